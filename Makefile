@@ -1,0 +1,77 @@
+# Rightsline — `make run` runs the whole line locally, `make test` runs every test.
+# Both build what is missing first: two venvs from pinned files, the Rasa model when its
+# inputs changed, the database schema.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+RASA_VENV := .venv-rasa
+PY := $(VENV)/bin/python
+RASA := $(RASA_VENV)/bin/rasa
+# A venv is rebuilt only when its pinned requirement file changes (stamp = file hash).
+GW_STAMP := $(VENV)/.stamp-$(shell sha1sum requirements/gateway.txt | cut -c1-12)
+RASA_STAMP := $(RASA_VENV)/.stamp-$(shell sha1sum requirements/rasa.txt | cut -c1-12)
+MODEL := models/rightsline.tar.gz
+BOT_INPUTS := $(shell find bot nlu_data -type f -name '*.yml' 2>/dev/null)
+# Rasa and TensorFlow are chatty and try to phone home; keep them quiet and offline.
+RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+	PYTHONWARNINGS=ignore MPLCONFIGDIR=$(CURDIR)/var/mpl
+
+.PHONY: all venv model run test test-unit test-rasa test-e2e validate bench clean
+all: venv model
+
+venv: $(GW_STAMP) $(RASA_STAMP)
+
+$(GW_STAMP): requirements/gateway.txt
+	rm -f $(VENV)/.stamp-*
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==24.3.1
+	# torch first, as the CPU build on this machine's disk (a bare install pulls CUDA, GBs).
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q --prefer-binary -r requirements/gateway.txt
+	touch $@
+
+# Rasa 3.6 declares Python <3.11; its dependency set is pinned for 3.11 in requirements/rasa.txt,
+# then rasa and rasa-sdk themselves go in without their (3.10-only) metadata checks.
+$(RASA_STAMP): requirements/rasa.txt
+	rm -f $(RASA_VENV)/.stamp-*
+	test -x $(RASA_VENV)/bin/python || $(PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install -q --upgrade pip==24.3.1
+	$(RASA_VENV)/bin/python -m pip install -q --prefer-binary -r requirements/rasa.txt
+	$(RASA_VENV)/bin/python -m pip install -q --no-deps --ignore-requires-python rasa==3.6.21 rasa-sdk==3.6.2
+	touch $@
+
+model: $(MODEL)
+$(MODEL): $(BOT_INPUTS) | $(RASA_STAMP)
+	mkdir -p var/mpl models
+	$(RASA_ENV) $(RASA) train --config bot/config.yml --domain bot/domain --data nlu_data \
+		--out models --fixed-model-name rightsline --quiet
+	touch $@
+
+run: venv model
+	$(PY) -m scripts.run
+
+validate: $(RASA_STAMP)
+	mkdir -p var/mpl
+	$(RASA_ENV) $(RASA) data validate --config bot/config.yml --domain bot/domain --data nlu_data \
+		--fail-on-warnings
+
+test-unit: $(GW_STAMP)
+	$(PY) -m pytest tests/unit -q
+
+test-rasa: validate $(MODEL)
+	$(RASA_ENV) $(RASA) test core --model $(MODEL) --stories tests/rasa --endpoints bot/endpoints.yml \
+		--out results/core --fail-on-prediction-errors --no-plot
+
+test-e2e: venv $(MODEL)
+	$(PY) -m pytest tests/e2e -q
+
+test: venv
+	$(MAKE) test-unit
+	$(MAKE) test-rasa
+	$(MAKE) test-e2e
+
+bench: venv model
+	$(PY) -m bench.webchat_latency
+
+clean:
+	rm -rf models results var/mpl

@@ -1,0 +1,1 @@
+"""Rightsline gateway: the only door to the outside and the only owner of the database."""

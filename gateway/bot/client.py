@@ -1,0 +1,83 @@
+"""The one path from every channel to Rasa (REST channel)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+# Rasa treats a text starting with "/" as an intent with full confidence ("/restart",
+# "/request_human{...}"). No user may drive the dialogue that way, on any channel.
+_COMMAND_PREFIX = re.compile(r"^[\s/\\]+")
+
+
+def neutralise_commands(text: str) -> str:
+    return _COMMAND_PREFIX.sub("", text)
+
+
+@dataclass(frozen=True)
+class BotMessage:
+    text: str
+    response: str | None = None
+    machine_translated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer in time or answered with an error."""
+
+
+class RasaClient:
+    def __init__(
+        self, base_url: str, timeout: float, token: str,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._token = token
+
+    def send(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
+        payload = {"sender": sender_id, "message": neutralise_commands(text), "metadata": metadata}
+        try:
+            resp = self._client.post(f"{self.base_url}/webhooks/rest/webhook", json=payload)
+            resp.raise_for_status()
+            items = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("rasa unavailable: %s", type(exc).__name__)
+            raise RasaUnavailable(type(exc).__name__) from exc
+        return [_to_bot_message(item) for item in items if isinstance(item, dict)]
+
+    def is_up(self) -> bool:
+        try:
+            resp = self._client.get(
+                f"{self.base_url}/status", params={"token": self._token}, timeout=3
+            )
+            return resp.status_code == 200 and bool(resp.json().get("model_file"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def tracker(self, sender_id: str) -> dict[str, Any]:
+        resp = self._client.get(
+            f"{self.base_url}/conversations/{sender_id}/tracker", params={"token": self._token}
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _to_bot_message(item: dict[str, Any]) -> BotMessage:
+    custom = item.get("custom")
+    if isinstance(custom, dict) and "text" in custom:
+        return BotMessage(
+            text=str(custom["text"]),
+            response=custom.get("response"),
+            machine_translated=bool(custom.get("machine_translated", False)),
+        )
+    return BotMessage(text=str(item.get("text", "")))

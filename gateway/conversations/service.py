@@ -1,0 +1,79 @@
+"""Conversations and their messages. Services flush; the caller's session scope commits."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.models import Conversation, Message, utcnow
+
+
+class UnknownConversation(Exception):
+    pass
+
+
+def new_conversation_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def open_conversation(
+    session: Session, *, channel: str, language: str | None = None, source: str | None = None
+) -> Conversation:
+    conversation = Conversation(
+        id=new_conversation_id(), channel=channel, language=language, source=source
+    )
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def get_conversation(session: Session, conversation_id: str) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise UnknownConversation(conversation_id)
+    return conversation
+
+
+def record_message(
+    session: Session,
+    conversation: Conversation,
+    *,
+    direction: str,
+    text: str,
+    language: str | None,
+    response_name: str | None = None,
+    is_machine_translated: bool = False,
+    channel_message_id: str | None = None,
+) -> Message:
+    message = Message(
+        conversation_id=conversation.id,
+        direction=direction,
+        text=text,
+        language=language,
+        channel=conversation.channel,
+        response_name=response_name,
+        is_machine_translated=is_machine_translated,
+        channel_message_id=channel_message_id,
+    )
+    conversation.last_activity_at = utcnow()
+    session.add(message)
+    session.flush()
+    return message
+
+
+def list_messages(session: Session, conversation_id: str) -> Sequence[Message]:
+    return session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    ).all()
+
+
+def delete_conversation(session: Session, conversation_id: str) -> bool:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return False
+    session.delete(conversation)
+    session.flush()
+    return True

@@ -1,0 +1,129 @@
+"""One user turn, the same for every channel: record, decide the language, ask Rasa, record.
+
+The inbound message is committed before Rasa is called, so a Rasa outage or a crash loses
+nothing; when Rasa does not answer the user still gets the fixed answer with 112.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.bot.client import BotMessage, RasaClient, RasaUnavailable
+from gateway.conversations import service
+from gateway.db import Database
+from gateway.language.service import Detector, resolve_language
+from translations.catalog import Catalog
+
+log = logging.getLogger(__name__)
+Channel = Literal["webchat", "sms"]
+FORM_FOR_CHANNEL = {"webchat": "web", "sms": "sms"}
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    conversation_id: str
+    language: str
+    messages: list[BotMessage]
+    is_degraded: bool = False
+
+
+@dataclass
+class TurnContext:
+    db: Database
+    rasa: RasaClient
+    catalog: Catalog
+    default_language: str
+    detect: Detector | None = None
+    allowed_languages: frozenset[str] | None = None
+
+    def supports(self, lang: str) -> bool:
+        if self.allowed_languages is not None and lang not in self.allowed_languages:
+            return False
+        return self.catalog.has_language(lang)
+
+
+def fixed_messages(catalog: Catalog, names: list[tuple[str, str]], channel: Channel) -> list[BotMessage]:
+    form = FORM_FOR_CHANNEL[channel]
+    return [BotMessage(text=catalog.render(name, lang, form), response=name) for name, lang in names]
+
+
+def take_turn(
+    ctx: TurnContext,
+    *,
+    channel: Channel,
+    conversation_id: str | None,
+    text: str,
+    language: str | None = None,
+    source: str | None = None,
+    channel_message_id: str | None = None,
+) -> TurnResult:
+    with ctx.db.session() as s:
+        if conversation_id:
+            conversation = service.get_conversation(s, conversation_id)
+        else:
+            conversation = service.open_conversation(s, channel=channel, source=source)
+        decision = resolve_language(
+            explicit=language,
+            sticky=conversation.language,
+            text=text,
+            supported=ctx.supports,
+            default=ctx.default_language,
+            detect=ctx.detect,
+        )
+        if decision.source in ("explicit", "detected") or conversation.language is None:
+            conversation.language = decision.language
+            conversation.language_source = decision.source
+        service.record_message(
+            s,
+            conversation,
+            direction="inbound",
+            text=text,
+            language=decision.language,
+            channel_message_id=channel_message_id,
+        )
+        conversation_id = conversation.id
+        source = conversation.source
+    lang = decision.language
+
+    is_degraded = False
+    if decision.unsupported_choice:
+        messages = fixed_messages(
+            ctx.catalog,
+            [("utter_language_unsupported", "en"), ("utter_language_unsupported", "sv"),
+             ("utter_language_menu", lang)],
+            channel,
+        )
+    else:
+        metadata = {"language": lang, "channel": channel, "source": source}
+        try:
+            messages = ctx.rasa.send(conversation_id, text, metadata)
+        except RasaUnavailable:
+            messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], channel)
+            is_degraded = True
+
+    try:
+        _record_replies(ctx, conversation_id, lang, messages)
+    except SQLAlchemyError as exc:
+        # The person still gets the answer; only our copy of it is missing.
+        log.error("could not record replies: %s", type(exc).__name__)
+    return TurnResult(conversation_id, lang, messages, is_degraded)
+
+
+def _record_replies(ctx: TurnContext, conversation_id: str, lang: str,
+                    messages: list[BotMessage]) -> None:
+    with ctx.db.session() as s:
+        conversation = service.get_conversation(s, conversation_id)
+        for message in messages:
+            service.record_message(
+                s,
+                conversation,
+                direction="outbound",
+                text=message.text,
+                language=lang,
+                response_name=message.response,
+                is_machine_translated=message.machine_translated,
+            )

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.conversations.service import UnknownConversation
+from gateway.conversations.turn import fixed_messages, take_turn
+from gateway.deps import TurnContextDep
+from gateway.webchat.schemas import BotMessageOut, WebchatMessageIn, WebchatReply
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/webchat")
+
+
+def _out(messages) -> list[BotMessageOut]:  # noqa: ANN001
+    return [BotMessageOut(text=m.text, response=m.response,
+                          machine_translated=m.machine_translated) for m in messages]
+
+
+@router.post("/messages", response_model=WebchatReply)
+def post_message(body: WebchatMessageIn, ctx: TurnContextDep):  # noqa: ANN201
+    try:
+        result = take_turn(
+            ctx,
+            channel="webchat",
+            conversation_id=body.conversation_id,
+            text=body.text,
+            language=body.language,
+        )
+    except UnknownConversation:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "unknown conversation_id (it may have been deleted); send without one to start again",
+        ) from None
+    except SQLAlchemyError as exc:
+        # The database is down: the message cannot be kept, but the person still gets 112.
+        log.error("database unavailable during web chat turn: %s", type(exc).__name__)
+        lang = body.language if body.language and ctx.catalog.has_language(body.language) else (
+            ctx.default_language)
+        messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], "webchat")
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"conversation_id": body.conversation_id, "language": lang,
+                     "messages": [m.model_dump() for m in _out(messages)],
+                     "detail": "message not saved; please send it again later"},
+        )
+    return WebchatReply(conversation_id=result.conversation_id, language=result.language,
+                        messages=_out(result.messages))

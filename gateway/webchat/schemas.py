@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# One chat message: long enough for anyone's story in a few turns, short enough that nobody
+# can push pages of text through Rasa. Longer texts are refused with 422, never cut.
+MAX_MESSAGE_CHARS = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: str) -> str:
+    """Drop control characters and surrounding whitespace; refuse empty and over-long text."""
+    value = _CONTROL.sub("", value).strip()
+    if not value:
+        raise ValueError("text must not be empty")
+    if len(value) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"text is longer than {MAX_MESSAGE_CHARS} characters")
+    return value
+
+
+class WebchatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str | None = Field(default=None, min_length=16, max_length=64,
+                                        pattern=r"^[A-Za-z0-9_-]+$")
+    text: str
+    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return clean_text(value)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return value.split("-")[0].lower() if value else None
+
+
+class BotMessageOut(BaseModel):
+    text: str
+    response: str | None
+    machine_translated: bool
+
+
+class WebchatReply(BaseModel):
+    conversation_id: str
+    language: str
+    messages: list[BotMessageOut]

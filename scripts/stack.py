@@ -1,0 +1,137 @@
+"""Start and stop the whole line: action server, Rasa server and gateway.
+
+Used by `make run` (scripts/run.py), the end-to-end tests and the benchmarks, so all three
+run the same processes the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from gateway.config import REPO_ROOT, Settings
+from gateway.db import upgrade_database
+
+RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
+GATEWAY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+DEFAULT_MODEL = REPO_ROOT / "models" / "rightsline.tar.gz"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    log_dir: Path
+    model: Path = DEFAULT_MODEL
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RIGHTSLINE_")}
+        env.update(
+            {
+                "RIGHTSLINE_ENVIRONMENT": s.environment,
+                "RIGHTSLINE_DATABASE_URL": s.database_url,
+                "RIGHTSLINE_GATEWAY_HOST": s.gateway_host,
+                "RIGHTSLINE_GATEWAY_PORT": str(s.gateway_port),
+                "RIGHTSLINE_RASA_HOST": s.rasa_host,
+                "RIGHTSLINE_RASA_PORT": str(s.rasa_port),
+                "RIGHTSLINE_ACTIONS_HOST": s.actions_host,
+                "RIGHTSLINE_ACTIONS_PORT": str(s.actions_port),
+                "RIGHTSLINE_RASA_TIMEOUT_SECONDS": str(s.rasa_timeout_seconds),
+                "RIGHTSLINE_INTERNAL_TOKEN": s.internal_token.get_secret_value(),
+                "RIGHTSLINE_DEFAULT_LANGUAGE": s.default_language,
+                "RIGHTSLINE_LOG_LEVEL": s.log_level,
+                # read by bot/endpoints.yml
+                "RIGHTSLINE_NLG_URL": f"{s.gateway_url}/nlg",
+                "RIGHTSLINE_ACTIONS_URL": f"{s.actions_url}/webhook",
+                # Rasa / rasa_sdk / TensorFlow: quiet, offline, loopback only
+                "SANIC_HOST": s.actions_host,
+                "RASA_TELEMETRY_ENABLED": "false",
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "PYTHONWARNINGS": "ignore",
+                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                "MPLCONFIGDIR": str(REPO_ROOT / "var" / "mpl"),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, cmd: list[str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.processes[name] = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start(self, timeout: float = 300) -> None:
+        s = self.settings
+        if not self.model.exists():
+            raise StackError(f"no trained model at {self.model}: run `make model`")
+        upgrade_database(s.database_url)
+        self._spawn("actions", [str(RASA_BIN), "run", "actions", "--actions", "actions",
+                                "--port", str(s.actions_port)])
+        self._spawn("rasa", [str(RASA_BIN), "run", "--enable-api",
+                             "--auth-token", s.internal_token.get_secret_value(),
+                             "-i", s.rasa_host, "-p", str(s.rasa_port), "-m", str(self.model),
+                             "--endpoints", "bot/endpoints.yml",
+                             "--credentials", "bot/credentials.yml"])
+        self._spawn("gateway", [str(GATEWAY_PYTHON), "-m", "uvicorn", "gateway.app:create_app",
+                                "--factory", "--host", s.gateway_host,
+                                "--port", str(s.gateway_port), "--no-access-log"])
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"{self.settings.gateway_url}/healthz"
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise StackError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise StackError(
+            "the line did not become healthy in time:\n"
+            + "\n".join(f"--- {n}\n{self.log_tail(n)}" for n in self.processes)
+        )
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop_one(self, name: str, timeout: float = 20) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+    def stop(self) -> None:
+        for name in ("gateway", "rasa", "actions"):
+            self.stop_one(name)
+
+

@@ -1,0 +1,35 @@
+"""Test doubles for unit tests: a fake Rasa REST channel behind the real RasaClient."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import httpx
+
+from gateway.bot.client import RasaClient
+
+
+@dataclass
+class FakeRasa:
+    """Answers like Rasa's REST channel with the NLG custom payload; records what it got."""
+
+    received: list[dict] = field(default_factory=list)
+    reply: str = "utter_greet"
+    is_down: bool = False
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.is_down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"model_file": "rightsline.tar.gz"})
+        body = json.loads(request.content)
+        self.received.append(body)
+        return httpx.Response(200, json=[{
+            "recipient_id": body["sender"],
+            "custom": {"text": f"text of {self.reply}", "response": self.reply,
+                       "machine_translated": False},
+        }])
+
+    def client(self) -> RasaClient:
+        return RasaClient("http://rasa.test", 5, "token", transport=httpx.MockTransport(self.handler))

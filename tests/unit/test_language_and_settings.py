@@ -1,0 +1,60 @@
+import pytest
+from pydantic import ValidationError
+
+from gateway.bot.client import neutralise_commands
+from gateway.config import Settings
+from gateway.language.service import resolve_language
+
+SUPPORTED = {"en", "sv", "ro"}.__contains__
+
+
+def decide(**kw):
+    base = dict(explicit=None, sticky=None, text="hello there", supported=SUPPORTED, default="en")
+    base.update(kw)
+    return resolve_language(**base)
+
+
+def test_explicit_choice_wins_over_sticky_and_detection():
+    d = decide(explicit="ro", sticky="sv", detect=lambda t: "en")
+    assert (d.language, d.source) == ("ro", "explicit")
+
+
+def test_sticky_language_holds_when_detection_is_unsure():
+    d = decide(sticky="sv", detect=lambda t: None)
+    assert (d.language, d.source) == ("sv", "sticky")
+
+
+def test_confident_detection_switches_and_is_used_for_new_conversations():
+    assert decide(sticky="sv", detect=lambda t: "ro").language == "ro"
+    assert decide(detect=lambda t: "sv").source == "detected"
+    assert decide().source == "default"
+
+
+def test_an_unsupported_explicit_choice_is_reported_not_silently_used():
+    d = decide(explicit="xx", sticky="sv")
+    assert (d.language, d.unsupported_choice) == ("sv", "xx")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("/restart", "restart"), ("  /request_human{}", "request_human{}"), ("//x", "x"),
+     ("\\/greet", "greet"), ("hello /restart", "hello /restart")],
+)
+def test_commands_are_neutralised(text, expected):
+    assert neutralise_commands(text) == expected
+
+
+def test_production_refuses_the_local_token_and_sqlite():
+    with pytest.raises(ValidationError, match="INTERNAL_TOKEN"):
+        Settings(environment="production", database_url="postgresql://db/x")
+    with pytest.raises(ValidationError, match="PostgreSQL"):
+        Settings(environment="production", internal_token="x" * 40)
+    ok = Settings(environment="production", internal_token="x" * 40, database_url="postgresql://d/x")
+    assert ok.environment == "production"
+
+
+def test_settings_come_from_rightsline_environment_variables(monkeypatch):
+    monkeypatch.setenv("RIGHTSLINE_GATEWAY_PORT", "9123")
+    monkeypatch.setenv("RIGHTSLINE_RASA_PORT", "6000")
+    s = Settings()
+    assert s.gateway_port == 9123 and s.rasa_url == "http://127.0.0.1:6000"

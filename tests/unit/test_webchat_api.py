@@ -1,0 +1,145 @@
+"""The web chat API with the real gateway and database and a fake Rasa."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.db import Database, upgrade_database
+from gateway.models import Message
+from gateway.webchat.schemas import MAX_MESSAGE_CHARS
+from tests.unit.fakes import FakeRasa
+
+URL = "/api/webchat/messages"
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+@pytest.fixture
+def app_env(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    app = create_app(Settings(database_url=sqlite_url, environment="test"), rasa=rasa.client())
+    with TestClient(app) as client:
+        yield client, Database(sqlite_url)
+
+
+def stored(db: Database) -> list[tuple[str, str]]:
+    with db.session() as s:
+        return [(m.direction, m.text) for m in s.scalars(sa.select(Message).order_by(Message.id))]
+
+
+def test_a_new_conversation_gets_an_unguessable_id_and_the_bot_reply(app_env, rasa):
+    client, db = app_env
+    first = client.post(URL, json={"text": "hello"}).json()
+    second = client.post(URL, json={"text": "hello"}).json()
+    assert first["conversation_id"] != second["conversation_id"]
+    assert len(first["conversation_id"]) >= 32
+    assert first["language"] == "en"
+    assert first["messages"] == [
+        {"text": "text of utter_greet", "response": "utter_greet", "machine_translated": False}
+    ]
+    assert rasa.received[0]["sender"] == first["conversation_id"]
+    assert rasa.received[0]["metadata"] == {"language": "en", "channel": "webchat", "source": None}
+    assert stored(db)[:2] == [("inbound", "hello"), ("outbound", "text of utter_greet")]
+
+
+def test_the_conversation_continues_with_its_id(app_env, rasa):
+    client, _ = app_env
+    conv = client.post(URL, json={"text": "hello", "language": "sv"}).json()
+    again = client.post(URL, json={"text": "och sen?", "conversation_id": conv["conversation_id"]})
+    assert again.status_code == 200
+    assert again.json()["language"] == "sv"  # sticky
+    assert rasa.received[1]["sender"] == conv["conversation_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"text": ""}, "empty"),
+        ({"text": "   \n\t "}, "empty"),
+        ({"text": "x" * (MAX_MESSAGE_CHARS + 1)}, "longer than"),
+        ({}, "text"),
+        ({"text": "hi", "unexpected": 1}, "unexpected"),
+        ({"text": "hi", "language": "not a language"}, "language"),
+        ({"text": "hi", "conversation_id": "../../etc/passwd"}, "conversation_id"),
+    ],
+)
+def test_bad_input_is_422_with_a_clear_message_and_nothing_reaches_rasa(app_env, rasa, body, needle):
+    client, db = app_env
+    resp = client.post(URL, json=body)
+    assert resp.status_code == 422
+    assert needle in resp.text
+    assert rasa.received == []
+    assert stored(db) == []
+
+
+def test_a_body_that_is_not_utf8_is_refused(app_env, rasa):
+    client, _ = app_env
+    resp = client.post(URL, content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert resp.status_code in (400, 422)
+    assert rasa.received == []
+
+
+def test_an_unknown_conversation_id_is_404(app_env):
+    client, _ = app_env
+    resp = client.post(URL, json={"text": "hi", "conversation_id": "A" * 32})
+    assert resp.status_code == 404
+    assert "unknown conversation_id" in resp.json()["detail"]
+
+
+def test_slash_commands_never_reach_rasa_as_commands(app_env, rasa):
+    client, db = app_env
+    client.post(URL, json={"text": "/request_human"})
+    client.post(URL, json={"text": "  //restart"})
+    assert [r["message"] for r in rasa.received] == ["request_human", "restart"]
+    assert ("inbound", "/request_human") in stored(db)  # the original is kept
+
+
+def test_when_rasa_is_down_the_user_gets_112_in_their_language_and_the_message_is_kept(app_env, rasa):
+    client, db = app_env
+    rasa.is_down = True
+    resp = client.post(URL, json={"text": "hjälp", "language": "sv"})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["language"] == "sv"
+    assert body["messages"][0]["response"] == "utter_unavailable"
+    assert "112" in body["messages"][0]["text"]
+    assert ("inbound", "hjälp") in stored(db)
+
+
+def test_when_the_database_is_down_the_user_still_gets_112(sqlite_url, rasa, tmp_path):
+    # The database URL points at a directory: every connection fails.
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}", environment="test"),
+                     rasa=rasa.client())
+    with TestClient(app) as client:
+        resp = client.post(URL, json={"text": "help"})
+    assert resp.status_code == 503
+    assert "112" in resp.json()["messages"][0]["text"]
+    assert "not saved" in resp.json()["detail"]
+
+
+def test_an_unsupported_language_choice_is_said_in_english_and_swedish(app_env, rasa):
+    client, _ = app_env
+    body = client.post(URL, json={"text": "hello", "language": "xx"}).json()
+    assert [m["response"] for m in body["messages"]] == [
+        "utter_language_unsupported", "utter_language_unsupported", "utter_language_menu"]
+    assert rasa.received == []
+
+
+def test_pages_carry_privacy_headers_and_no_third_party_assets(app_env):
+    client, _ = app_env
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http://" not in page.text and "https://" not in page.text
+    assert "<script>" not in page.text  # no inline script
+    js = client.get("/static/chat.js")
+    assert js.status_code == 200 and "https://" not in js.text

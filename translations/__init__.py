@@ -1,0 +1,1 @@
+"""The words the line says: the content catalog, contacts, SMS arithmetic and machine translation."""
