@@ -37,6 +37,10 @@ SECURITY_HEADERS = {
 }
 
 
+def reviewed_languages(catalog: Catalog) -> frozenset[str]:
+    return frozenset(code for code, info in catalog.languages.items() if info.status == "reviewed")
+
+
 def create_app(
     settings: Settings | None = None,
     catalog: Catalog | None = None,
@@ -63,6 +67,8 @@ def create_app(
         rasa=app.state.rasa,
         catalog=app.state.catalog,
         default_language=settings.default_language,
+        allowed_languages=reviewed_languages(app.state.catalog)
+        if settings.reviewed_languages_only else None,
     )
 
     @app.middleware("http")

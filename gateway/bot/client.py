@@ -68,6 +68,20 @@ class RasaClient:
         resp.raise_for_status()
         return resp.json()
 
+    def erase(self, sender_id: str) -> bool:
+        """Replace the tracker's events with nothing, so Rasa keeps no text of it."""
+        try:
+            resp = self._client.put(
+                f"{self.base_url}/conversations/{sender_id}/tracker/events",
+                params={"token": self._token}, json=[],
+            )
+            resp.raise_for_status()
+            return True
+        except httpx.HTTPError as exc:
+            # The tracker store's expiry removes it later (README, "Retention").
+            log.warning("could not erase the rasa tracker: %s", type(exc).__name__)
+            return False
+
     def close(self) -> None:
         self._client.close()
 

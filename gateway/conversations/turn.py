@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.bot.client import BotMessage, RasaClient, RasaUnavailable
 from gateway.conversations import service
+from gateway.conversations.keywords import match_keyword
 from gateway.db import Database
 from gateway.language.service import Detector, resolve_language
 from translations.catalog import Catalog
@@ -21,11 +22,16 @@ from translations.catalog import Catalog
 log = logging.getLogger(__name__)
 Channel = Literal["webchat", "sms"]
 FORM_FOR_CHANNEL = {"webchat": "web", "sms": "sms"}
+# Responses the gateway sends itself, without Rasa (the catalog must have them too).
+GATEWAY_RESPONSES = frozenset({
+    "utter_unavailable", "utter_language_unsupported", "utter_conversation_deleted",
+    "utter_language_menu", "utter_greet",
+})
 
 
 @dataclass(frozen=True)
 class TurnResult:
-    conversation_id: str
+    conversation_id: str | None  # None once the person erased the conversation
     language: str
     messages: list[BotMessage]
     is_degraded: bool = False
@@ -61,6 +67,9 @@ def take_turn(
     source: str | None = None,
     channel_message_id: str | None = None,
 ) -> TurnResult:
+    keyword = match_keyword(text)
+    if keyword and keyword.kind == "choose_language":
+        language = keyword.language
     with ctx.db.session() as s:
         if conversation_id:
             conversation = service.get_conversation(s, conversation_id)
@@ -90,7 +99,15 @@ def take_turn(
     lang = decision.language
 
     is_degraded = False
-    if decision.unsupported_choice:
+    if keyword and keyword.kind == "delete":
+        erase_conversation(ctx, conversation_id)
+        messages = fixed_messages(ctx.catalog, [("utter_conversation_deleted", lang)], channel)
+        return TurnResult(None, lang, messages)
+    if keyword and keyword.kind == "menu":
+        messages = fixed_messages(ctx.catalog, [("utter_language_menu", lang)], channel)
+    elif keyword and keyword.kind == "choose_language" and not decision.unsupported_choice:
+        messages = fixed_messages(ctx.catalog, [("utter_greet", lang)], channel)
+    elif decision.unsupported_choice:
         messages = fixed_messages(
             ctx.catalog,
             [("utter_language_unsupported", "en"), ("utter_language_unsupported", "sv"),
@@ -111,6 +128,13 @@ def take_turn(
         # The person still gets the answer; only our copy of it is missing.
         log.error("could not record replies: %s", type(exc).__name__)
     return TurnResult(conversation_id, lang, messages, is_degraded)
+
+
+def erase_conversation(ctx: TurnContext, conversation_id: str) -> None:
+    """Erase a conversation here and in Rasa's tracker store (which also holds its text)."""
+    with ctx.db.session() as s:
+        service.delete_conversation(s, conversation_id)
+    ctx.rasa.erase(conversation_id)
 
 
 def _record_replies(ctx: TurnContext, conversation_id: str, lang: str,

@@ -38,7 +38,7 @@
       return resp.json().then(function (data) { return { ok: resp.ok, data: data }; });
     }).then(function (result) {
       var data = result.data;
-      if (data.conversation_id) { conversationId = data.conversation_id; }
+      if ("conversation_id" in data) { conversationId = data.conversation_id; }
       if (data.language) { document.documentElement.lang = data.language; }
       (data.messages || []).forEach(function (m) {
         add(m.text, "bot", m.machine_translated ? "Machine translated" : null);

@@ -46,6 +46,6 @@ class BotMessageOut(BaseModel):
 
 
 class WebchatReply(BaseModel):
-    conversation_id: str
+    conversation_id: str | None  # null after the person erased the conversation
     language: str
     messages: list[BotMessageOut]

@@ -15,6 +15,7 @@ class FakeRasa:
     """Answers like Rasa's REST channel with the NLG custom payload; records what it got."""
 
     received: list[dict] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)
     reply: str = "utter_greet"
     is_down: bool = False
 
@@ -23,6 +24,9 @@ class FakeRasa:
             raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/status":
             return httpx.Response(200, json={"model_file": "rightsline.tar.gz"})
+        if request.method == "PUT" and request.url.path.endswith("/tracker/events"):
+            self.erased.append(request.url.path.split("/")[2])
+            return httpx.Response(200, json={})
         body = json.loads(request.content)
         self.received.append(body)
         return httpx.Response(200, json=[{

@@ -10,13 +10,12 @@ import polib
 import pytest
 import yaml
 
+from gateway.conversations.turn import GATEWAY_RESPONSES
 from translations.catalog import CATALOG_DIR, FORMS, Catalog, Contacts, placeholders
 from translations.languages import CORE_LANGUAGES
 from translations.sms import segment_info
 
 REPO = Path(__file__).resolve().parents[2]
-# Responses only the gateway sends (Rasa never names them).
-GATEWAY_RESPONSES = {"utter_unavailable", "utter_language_unsupported"}
 MAX_SMS_SEGMENTS = 3
 
 

@@ -143,3 +143,52 @@ def test_pages_carry_privacy_headers_and_no_third_party_assets(app_env):
     assert "<script>" not in page.text  # no inline script
     js = client.get("/static/chat.js")
     assert js.status_code == 200 and "https://" not in js.text
+
+
+def test_delete_keyword_erases_the_conversation_here_and_in_rasa(app_env, rasa):
+    client, db = app_env
+    conv = client.post(URL, json={"text": "hej", "language": "sv"}).json()["conversation_id"]
+    reply = client.post(URL, json={"text": "RADERA", "conversation_id": conv}).json()
+    assert reply["conversation_id"] is None
+    assert reply["messages"][0]["response"] == "utter_conversation_deleted"
+    assert "112" in reply["messages"][0]["text"]
+    assert stored(db) == []
+    assert rasa.erased == [conv]
+    again = client.post(URL, json={"text": "hej", "conversation_id": conv})
+    assert again.status_code == 404
+
+
+@pytest.mark.parametrize("word", ["language", "limba", "ЯЗЫК", "«لغة»"])
+def test_language_keyword_shows_the_menu_without_asking_rasa(app_env, rasa, word):
+    client, _ = app_env
+    reply = client.post(URL, json={"text": word}).json()
+    assert [m["response"] for m in reply["messages"]] == ["utter_language_menu"]
+    assert "Română" in reply["messages"][0]["text"]
+    assert rasa.received == []
+
+
+def test_typing_a_language_name_switches_the_conversation(app_env, rasa):
+    client, _ = app_env
+    conv = client.post(URL, json={"text": "hello"}).json()["conversation_id"]
+    reply = client.post(URL, json={"text": "Romana", "conversation_id": conv}).json()
+    assert reply["language"] == "ro"
+    assert reply["messages"][0]["response"] == "utter_greet"
+    client.post(URL, json={"text": "ce drepturi am", "conversation_id": conv})
+    assert rasa.received[-1]["metadata"]["language"] == "ro"
+
+
+def test_a_question_about_deleting_is_not_the_keyword(app_env, rasa):
+    client, db = app_env
+    client.post(URL, json={"text": "can you delete my data?"})
+    assert rasa.received[-1]["message"] == "can you delete my data?"
+    assert len(stored(db)) == 2
+
+
+def test_a_deployment_can_serve_only_reviewed_languages(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    settings = Settings(database_url=sqlite_url, environment="test", reviewed_languages_only=True)
+    app = create_app(settings, rasa=rasa.client())
+    with TestClient(app) as client:
+        body = client.post(URL, json={"text": "hej", "language": "sv"}).json()
+    # Every language is still a draft, so Swedish is refused as a choice and said so.
+    assert body["messages"][0]["response"] == "utter_language_unsupported"

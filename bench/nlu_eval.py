@@ -1,0 +1,101 @@
+"""NLU quality per core language on the held-out test set (tests/nlu/, never trained on).
+
+Run with the Rasa venv (it loads the trained model in-process):
+    .venv-rasa/bin/python -m bench.nlu_eval [--model models/rightsline.tar.gz]
+Prints, per language: examples, intent accuracy, macro F1, emergency_danger recall.
+A prediction of nlu_fallback counts as wrong unless the gold intent is out_of_scope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+import yaml  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_test_set(path: Path) -> list[tuple[str, str]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    pairs = []
+    for block in data["nlu"]:
+        for line in block["examples"].splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                pairs.append((line[2:].strip(), block["intent"]))
+    return pairs
+
+
+def macro_f1(gold: list[str], pred: list[str]) -> float:
+    labels = sorted(set(gold))
+    scores = []
+    for label in labels:
+        tp = sum(1 for g, p in zip(gold, pred) if g == label and p == label)
+        fp = sum(1 for g, p in zip(gold, pred) if g != label and p == label)
+        fn = sum(1 for g, p in zip(gold, pred) if g == label and p != label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return sum(scores) / len(scores)
+
+
+async def evaluate(model: Path, languages: list[str]) -> list[dict]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    rows = []
+    for lang in languages:
+        pairs = load_test_set(REPO / "tests" / "nlu" / f"{lang}.yml")
+        gold, pred, misses = [], [], []
+        for text, intent in pairs:
+            parsed = await agent.parse_message(text)
+            name = parsed["intent"]["name"]
+            if name == "nlu_fallback" and intent == "out_of_scope":
+                name = "out_of_scope"
+            gold.append(intent)
+            pred.append(name)
+            if intent == "emergency_danger" and name != intent:
+                misses.append(text)
+        emergency = [p for g, p in zip(gold, pred) if g == "emergency_danger"]
+        rows.append({
+            "language": lang,
+            "n": len(gold),
+            "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(gold),
+            "macro_f1": macro_f1(gold, pred),
+            "emergency_recall": sum(p == "emergency_danger" for p in emergency) / len(emergency),
+            "emergency_misses": misses,
+        })
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=str(REPO / "models" / "rightsline.tar.gz"))
+    parser.add_argument("--languages", default="sv,en,ro,bg,hu,pl,ru,uk,es,fr,th,zh,ar")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    rows = asyncio.run(evaluate(Path(args.model), args.languages.split(",")))
+    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro F1':>10}{'emergency recall':>18}")
+    for r in rows:
+        print(f"{r['language']:<5}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}"
+              f"{r['emergency_recall']:>18.3f}")
+    for r in rows:
+        for text in r["emergency_misses"]:
+            print(f"  missed emergency [{r['language']}]: {text}")
+    mean = sum(r["macro_f1"] for r in rows) / len(rows)
+    print(f"mean macro F1 {mean:.3f}; languages below 0.90: "
+          f"{[r['language'] for r in rows if r['macro_f1'] < 0.90]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
