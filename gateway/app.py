@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from gateway.bot.client import RasaClient
 from gateway.config import Settings, get_settings
 from gateway.conversations.turn import TurnContext
 from gateway.db import Database
+from gateway.language.detect import LanguageDetector
 from gateway.health.router import router as health_router
 from gateway.log_config import configure_logging
 from gateway.nlg.router import router as nlg_router
 from gateway.webchat.router import router as webchat_router
 from translations.catalog import Catalog
+from translations.mt import ArgosTranslator, NoTranslator, Translator, configure_argos_home
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)
@@ -37,6 +40,15 @@ SECURITY_HEADERS = {
 }
 
 
+def load_translator(argos_home: Path) -> Translator:
+    """Argos when a package is installed (its import costs about 2 s), else nothing."""
+    configure_argos_home(argos_home)
+    packages = Path(os.environ["ARGOS_PACKAGES_DIR"])
+    if packages.is_dir() and any(packages.iterdir()):
+        return ArgosTranslator()
+    return NoTranslator()
+
+
 def reviewed_languages(catalog: Catalog) -> frozenset[str]:
     return frozenset(code for code, info in catalog.languages.items() if info.status == "reviewed")
 
@@ -45,6 +57,7 @@ def create_app(
     settings: Settings | None = None,
     catalog: Catalog | None = None,
     rasa: RasaClient | None = None,
+    translator: Translator | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -62,11 +75,16 @@ def create_app(
     app.state.rasa = rasa or RasaClient(
         settings.rasa_url, settings.rasa_timeout_seconds, settings.internal_token.get_secret_value()
     )
+    translator = translator or load_translator(settings.argos_home)
     app.state.turn_context = TurnContext(
+        translator=translator,
         db=app.state.db,
         rasa=app.state.rasa,
         catalog=app.state.catalog,
         default_language=settings.default_language,
+        detect=LanguageDetector(
+            {*app.state.catalog.languages, *translator.languages(), *settings.detect_extra_languages}
+        ) if settings.detect_language else None,
         allowed_languages=reviewed_languages(app.state.catalog)
         if settings.reviewed_languages_only else None,
     )

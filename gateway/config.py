@@ -33,6 +33,13 @@ class Settings(BaseSettings):
 
     max_message_chars: int = Field(default=1000, ge=1, le=10000)
     default_language: str = "en"
+    # Detect the language of a conversation's text when nobody chose one (lingua).
+    detect_language: bool = True
+    # Languages the detector also recognises, so that a first message in one of them gets
+    # "this language is not available" (or machine translation when Argos has it).
+    detect_extra_languages: list[str] = ["de", "it", "pt", "tr", "nl", "vi"]
+    # Where Argos Translate packages are installed (python -m translations.mt_cli).
+    argos_home: Path = REPO_ROOT / "var" / "argos"
     reviewed_languages_only: bool = False
     log_level: str = "INFO"
 

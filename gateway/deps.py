@@ -12,6 +12,7 @@ from gateway.config import Settings
 from gateway.conversations.turn import TurnContext
 from gateway.db import Database
 from translations.catalog import Catalog
+from translations.mt import Translator
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -30,6 +31,10 @@ def get_rasa(request: Request) -> RasaClient:
     return request.app.state.rasa
 
 
+def get_translator(request: Request) -> Translator:
+    return request.app.state.turn_context.translator
+
+
 def get_turn_context(request: Request) -> TurnContext:
     return request.app.state.turn_context
 
@@ -38,6 +43,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RasaDep = Annotated[RasaClient, Depends(get_rasa)]
+TranslatorDep = Annotated[Translator, Depends(get_translator)]
 TurnContextDep = Annotated[TurnContext, Depends(get_turn_context)]
 
 

@@ -18,6 +18,7 @@ from gateway.conversations.keywords import match_keyword
 from gateway.db import Database
 from gateway.language.service import Detector, resolve_language
 from translations.catalog import Catalog
+from translations.mt import NoTranslator, TranslationUnavailable, Translator
 
 log = logging.getLogger(__name__)
 Channel = Literal["webchat", "sms"]
@@ -45,11 +46,20 @@ class TurnContext:
     default_language: str
     detect: Detector | None = None
     allowed_languages: frozenset[str] | None = None
+    translator: Translator = NoTranslator()
 
     def supports(self, lang: str) -> bool:
         if self.allowed_languages is not None and lang not in self.allowed_languages:
             return False
-        return self.catalog.has_language(lang)
+        return self.catalog.has_language(lang) or self.is_machine_translated(lang)
+
+    def is_machine_translated(self, lang: str) -> bool:
+        """A language without curated content that Argos can carry both ways via English."""
+        return (
+            not self.catalog.has_language(lang)
+            and self.translator.can_translate(lang, "en")
+            and self.translator.can_translate("en", lang)
+        )
 
 
 def fixed_messages(catalog: Catalog, names: list[tuple[str, str]], channel: Channel) -> list[BotMessage]:
@@ -117,8 +127,8 @@ def take_turn(
     else:
         metadata = {"language": lang, "channel": channel, "source": source}
         try:
-            messages = ctx.rasa.send(conversation_id, text, metadata)
-        except RasaUnavailable:
+            messages = ctx.rasa.send(conversation_id, text_for_nlu(ctx, text, lang), metadata)
+        except (RasaUnavailable, TranslationUnavailable):
             messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], channel)
             is_degraded = True
 
@@ -128,6 +138,13 @@ def take_turn(
         # The person still gets the answer; only our copy of it is missing.
         log.error("could not record replies: %s", type(exc).__name__)
     return TurnResult(conversation_id, lang, messages, is_degraded)
+
+
+def text_for_nlu(ctx: TurnContext, text: str, lang: str) -> str:
+    """The NLU is trained on the core languages; anything else goes to it in English."""
+    if ctx.is_machine_translated(lang):
+        return ctx.translator.translate(text, lang, "en")
+    return text
 
 
 def erase_conversation(ctx: TurnContext, conversation_id: str) -> None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A detector returns a language code or None when it is not confident.
-Detector = Callable[[str], str | None]
+# A detector returns a language code or None when it is not confident; min_words is the
+# shortest text it may judge.
+Detector = Callable[..., str | None]
+# Moving an existing conversation to another language takes a real sentence.
+SWITCH_MIN_WORDS = 3
 
 
 @dataclass(frozen=True)
 class LanguageDecision:
     language: str
     source: str  # explicit | sticky | detected | default
-    unsupported_choice: str | None = None  # an explicit choice the line cannot serve
+    # an explicit choice, or a first message's detected language, that the line cannot serve
+    unsupported_choice: str | None = None
 
 
 def resolve_language(
@@ -32,12 +36,13 @@ def resolve_language(
         fallback = sticky if sticky and supported(sticky) else default
         return LanguageDecision(fallback, "sticky" if fallback == sticky else "default", explicit)
     if sticky and supported(sticky):
-        detected = detect(text) if detect else None
         # Only a confident detection on a real sentence moves a conversation off its language.
+        detected = detect(text, min_words=SWITCH_MIN_WORDS) if detect else None
         if detected and detected != sticky and supported(detected):
             return LanguageDecision(detected, "detected")
         return LanguageDecision(sticky, "sticky")
     detected = detect(text) if detect else None
     if detected and supported(detected):
         return LanguageDecision(detected, "detected")
-    return LanguageDecision(default, "default")
+    # A first message clearly in a language the line cannot serve: say so (and offer the menu).
+    return LanguageDecision(default, "default", detected)

@@ -9,14 +9,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from gateway.deps import CatalogDep, InternalAuth, SettingsDep
-from translations.catalog import UnknownResponse
+from gateway.deps import CatalogDep, InternalAuth, SettingsDep, TranslatorDep
+from translations.catalog import Catalog
+from translations.mt import TranslationUnavailable, Translator
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[InternalAuth])
+# Machine translation runs in worker threads of its own: the web chat's sync endpoints hold
+# the default thread pool while they wait for Rasa, and Rasa is waiting for this endpoint.
+MT_LIMITER = anyio.CapacityLimiter(4)
 
 
 class NlgRequest(BaseModel):
@@ -36,15 +41,36 @@ def _context(tracker: dict[str, Any], default_language: str) -> tuple[str, str]:
     return language, form
 
 
+def machine_translate(catalog: Catalog, translator: Translator, english: str, target: str) -> str:
+    """English content in the target language; refuses a translation that lost a number."""
+    translated = translator.translate(english, "en", target)
+    for number in catalog.contacts.numbers.values():
+        if number in english and number not in translated:
+            raise TranslationUnavailable(f"the translation to {target} lost a contact number")
+    return translated
+
+
 @router.post("/nlg")
-async def render_response(body: NlgRequest, catalog: CatalogDep, settings: SettingsDep) -> dict:
+async def render_response(
+    body: NlgRequest, catalog: CatalogDep, settings: SettingsDep, translator: TranslatorDep
+) -> dict:
     language, form = _context(body.tracker, settings.default_language)
     name = body.response
-    try:
-        text = catalog.render(name, language, form)
-    except UnknownResponse:
-        log.error("no catalog text for response %s in %s", name, language)
+    if not catalog.responses("en") >= {name}:
+        log.error("no catalog text for response %s", name)
         name = "utter_default"
-        text = catalog.render(name, language if catalog.has_language(language) else "en", form)
-    return {"custom": {"text": text, "response": name, "machine_translated": False,
-                       "language": language}}
+    is_machine_translated = False
+    if catalog.has_language(language):
+        text = catalog.render(name, language, form)
+    else:
+        text = catalog.render(name, "en", form)
+        try:
+            text = await anyio.to_thread.run_sync(
+                machine_translate, catalog, translator, text, language, limiter=MT_LIMITER
+            )
+            is_machine_translated = True
+        except TranslationUnavailable as exc:
+            log.warning("sending English instead: %s", exc)
+            language = "en"
+    return {"custom": {"text": text, "response": name,
+                       "machine_translated": is_machine_translated, "language": language}}

@@ -15,18 +15,18 @@ def decide(**kw):
 
 
 def test_explicit_choice_wins_over_sticky_and_detection():
-    d = decide(explicit="ro", sticky="sv", detect=lambda t: "en")
+    d = decide(explicit="ro", sticky="sv", detect=lambda t, **kw: "en")
     assert (d.language, d.source) == ("ro", "explicit")
 
 
 def test_sticky_language_holds_when_detection_is_unsure():
-    d = decide(sticky="sv", detect=lambda t: None)
+    d = decide(sticky="sv", detect=lambda t, **kw: None)
     assert (d.language, d.source) == ("sv", "sticky")
 
 
 def test_confident_detection_switches_and_is_used_for_new_conversations():
-    assert decide(sticky="sv", detect=lambda t: "ro").language == "ro"
-    assert decide(detect=lambda t: "sv").source == "detected"
+    assert decide(sticky="sv", detect=lambda t, **kw: "ro").language == "ro"
+    assert decide(detect=lambda t, **kw: "sv").source == "detected"
     assert decide().source == "default"
 
 
@@ -58,3 +58,26 @@ def test_settings_come_from_rightsline_environment_variables(monkeypatch):
     monkeypatch.setenv("RIGHTSLINE_RASA_PORT", "6000")
     s = Settings()
     assert s.gateway_port == 9123 and s.rasa_url == "http://127.0.0.1:6000"
+
+
+def test_the_real_detector_is_sure_on_sentences_and_silent_on_single_words():
+    from gateway.language.detect import LanguageDetector
+
+    detect = LanguageDetector(["sv", "en", "ro", "ru", "pl", "th", "zh", "ar"])
+    assert detect("What is the reflection period?") == "en"
+    assert detect("ce este perioada de reflectie") == "ro"
+    assert detect("ฉันอยู่ในอันตราย ช่วยด้วย") == "th"
+    assert detect("我有危险") == "zh"
+    assert detect("hej") is None and detect("ok") is None
+    assert detect("pomogite mne ploho") is None  # transliterated Russian: not guessed
+    assert detect("Vad är betänketid?", min_words=3) == "sv"
+    assert detect("hej hej", min_words=3) is None
+
+
+def test_a_one_word_message_never_flips_a_conversation():
+    from gateway.language.detect import LanguageDetector
+
+    detect = LanguageDetector(["sv", "en", "pl"])
+    d = resolve_language(explicit=None, sticky="sv", text="okej", supported=SUPPORTED,
+                         default="en", detect=detect)
+    assert (d.language, d.source) == ("sv", "sticky")

@@ -58,3 +58,37 @@ def test_an_unknown_response_falls_back_to_the_default_answer(client):
     body = client.post("/nlg", json=nlg_body("utter_does_not_exist", "en"), headers=AUTH).json()
     assert body["custom"]["response"] == "utter_default"
     assert "112" in body["custom"]["text"]
+
+
+def mt_client(sqlite_url, translator):
+    app = create_app(Settings(database_url=sqlite_url, environment="test"),
+                     rasa=FakeRasa().client(), translator=translator)
+    return TestClient(app)
+
+
+def test_a_language_without_content_gets_english_machine_translated_and_labelled(sqlite_url):
+    from translations.mt import FakeTranslator
+
+    with mt_client(sqlite_url, FakeTranslator({("en", "de"), ("de", "en")})) as client:
+        custom = client.post("/nlg", json=nlg_body("utter_emergency", "de"), headers=AUTH).json()["custom"]
+    assert custom["machine_translated"] is True
+    assert custom["language"] == "de"
+    assert custom["text"].startswith("[de] If you are in danger now, call 112")
+
+
+def test_a_translation_that_loses_a_phone_number_is_not_sent(sqlite_url):
+    class NumberEatingTranslator:
+        def languages(self):
+            return {"de", "en"}
+
+        def can_translate(self, source, target):
+            return True
+
+        def translate(self, text, source, target):
+            return "".join(ch for ch in text if not ch.isdigit())
+
+    with mt_client(sqlite_url, NumberEatingTranslator()) as client:
+        custom = client.post("/nlg", json=nlg_body("utter_emergency", "de"), headers=AUTH).json()["custom"]
+    assert custom["machine_translated"] is False
+    assert custom["language"] == "en"
+    assert "112" in custom["text"]

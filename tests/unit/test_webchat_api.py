@@ -192,3 +192,32 @@ def test_a_deployment_can_serve_only_reviewed_languages(sqlite_url, rasa):
         body = client.post(URL, json={"text": "hej", "language": "sv"}).json()
     # Every language is still a draft, so Swedish is refused as a choice and said so.
     assert body["messages"][0]["response"] == "utter_language_unsupported"
+
+
+def test_a_machine_translated_language_reaches_the_nlu_in_english(sqlite_url, rasa):
+    from translations.mt import FakeTranslator
+
+    upgrade_database(sqlite_url)
+    app = create_app(Settings(database_url=sqlite_url, environment="test"), rasa=rasa.client(),
+                     translator=FakeTranslator({("de", "en"), ("en", "de")}))
+    with TestClient(app) as client:
+        body = client.post(URL, json={"text": "Ich brauche Hilfe", "language": "de"}).json()
+    assert body["language"] == "de"
+    assert rasa.received[0]["message"] == "[en] Ich brauche Hilfe"
+    assert rasa.received[0]["metadata"]["language"] == "de"
+
+
+def test_a_first_message_in_a_language_without_content_or_mt_is_told_so(app_env, rasa):
+    client, _ = app_env
+    body = client.post(URL, json={"text": "Ich brauche bitte dringend Hilfe, was soll ich tun?"}).json()
+    assert [m["response"] for m in body["messages"]] == [
+        "utter_language_unsupported", "utter_language_unsupported", "utter_language_menu"]
+    assert body["language"] == "en"
+    assert rasa.received == []
+
+
+def test_a_first_message_is_answered_in_the_detected_language(app_env, rasa):
+    client, _ = app_env
+    body = client.post(URL, json={"text": "ce este perioada de reflectie"}).json()
+    assert body["language"] == "ro"
+    assert rasa.received[0]["metadata"]["language"] == "ro"
