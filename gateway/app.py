@@ -19,6 +19,11 @@ from gateway.language.detect import LanguageDetector
 from gateway.health.router import router as health_router
 from gateway.log_config import configure_logging
 from gateway.nlg.router import router as nlg_router
+from gateway.sms.outbox import OutboxWorker
+from gateway.sms.privacy import NumberVault
+from gateway.sms.router import router as sms_router
+from gateway.sms.sender import SimulatedSender, SmsSender, TwilioSender
+from gateway.sms.service import SmsContext
 from gateway.webchat.router import router as webchat_router
 from translations.catalog import Catalog
 from translations.mt import ArgosTranslator, NoTranslator, Translator, configure_argos_home
@@ -49,6 +54,18 @@ def load_translator(argos_home: Path) -> Translator:
     return NoTranslator()
 
 
+def make_sms_sender(settings: Settings) -> SmsSender:
+    if settings.is_sms_simulated:
+        return SimulatedSender()
+    return TwilioSender(
+        account_sid=settings.twilio_account_sid or "",
+        auth_token=settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else "",
+        api_base_url=settings.twilio_api_base_url,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        from_number=settings.twilio_from_number,
+    )
+
+
 def reviewed_languages(catalog: Catalog) -> frozenset[str]:
     return frozenset(code for code, info in catalog.languages.items() if info.status == "reviewed")
 
@@ -58,13 +75,19 @@ def create_app(
     catalog: Catalog | None = None,
     rasa: RasaClient | None = None,
     translator: Translator | None = None,
+    sms_sender: SmsSender | None = None,
+    start_outbox_worker: bool = True,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
+        if start_outbox_worker:
+            app.state.outbox_worker.start(settings.outbox_poll_seconds)
         yield
+        app.state.outbox_worker.stop()
+        app.state.sms.executor.shutdown(wait=False, cancel_futures=False)
         app.state.rasa.close()
         app.state.db.dispose()
 
@@ -89,6 +112,16 @@ def create_app(
         if settings.reviewed_languages_only else None,
     )
 
+    vault = NumberVault(settings.sender_hash_key.get_secret_value(),
+                        settings.encryption_key.get_secret_value())
+    app.state.sms = SmsContext(turn=app.state.turn_context, settings=settings, vault=vault)
+    app.state.outbox_worker = OutboxWorker(
+        db=app.state.db, sender=sms_sender or make_sms_sender(settings), vault=vault,
+        status_callback_url=None if settings.is_sms_simulated
+        else settings.public_base_url.rstrip("/") + "/sms/twilio/status",
+        max_attempts=settings.outbox_max_attempts,
+    )
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
         response = await call_next(request)
@@ -99,6 +132,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(nlg_router)
     app.include_router(webchat_router)
+    app.include_router(sms_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

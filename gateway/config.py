@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_INTERNAL_TOKEN = "local-only-internal-token"
+LOCAL_SENDER_HASH_KEY = "local-only-sender-hash-key"
+# A valid Fernet key that is public (it is in this file): local and test use only.
+LOCAL_ENCRYPTION_KEY = "bG9jYWwtb25seS1rZXktbm90LWZvci1wcm9kdWN0aW8="
 
 
 class Settings(BaseSettings):
@@ -43,6 +46,36 @@ class Settings(BaseSettings):
     reviewed_languages_only: bool = False
     log_level: str = "INFO"
 
+    # --- SMS (Twilio) ---
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # Send from a Messaging Service (preferred) or from one number.
+    twilio_messaging_service_sid: str | None = None
+    twilio_from_number: str | None = None
+    # Only tests change this (a fake Twilio API on loopback).
+    twilio_api_base_url: str = "https://api.twilio.com"
+    # The URL Twilio calls, as Twilio sees it (behind a proxy: the public https URL).
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Keyed hash that identifies a sender, and the key that encrypts numbers at rest.
+    sender_hash_key: SecretStr = SecretStr(LOCAL_SENDER_HASH_KEY)
+    encryption_key: SecretStr = SecretStr(LOCAL_ENCRYPTION_KEY)
+    # Answer Twilio with TwiML if the reply is ready within this budget; otherwise answer
+    # empty TwiML and send the reply through the REST API. Twilio gives up at 15 s.
+    sms_reply_budget_seconds: float = Field(default=5.0, gt=0, le=10)
+    sms_max_segments_per_turn: int = Field(default=6, ge=1, le=20)
+    sms_discreet_numbers: list[str] = []
+    rate_limit_per_sender: int = 12  # inbound messages per sender per rate_limit_window
+    rate_limit_global: int = 600  # inbound SMS per rate_limit_window, all senders together
+    rate_limit_window_seconds: int = 600
+    outbox_poll_seconds: float = 1.0
+    outbox_max_attempts: int = 8
+    retention_days: int = Field(default=30, ge=1)
+
+    @property
+    def is_sms_simulated(self) -> bool:
+        """No Twilio account configured: record what would be sent instead of sending."""
+        return not (self.twilio_account_sid and self.twilio_auth_token)
+
     @property
     def rasa_url(self) -> str:
         return f"http://{self.rasa_host}:{self.rasa_port}"
@@ -64,6 +97,14 @@ class Settings(BaseSettings):
                     "RIGHTSLINE_INTERNAL_TOKEN must be set to a random value of at least "
                     "32 characters in production"
                 )
+            for name, value, local in (
+                ("SENDER_HASH_KEY", self.sender_hash_key, LOCAL_SENDER_HASH_KEY),
+                ("ENCRYPTION_KEY", self.encryption_key, LOCAL_ENCRYPTION_KEY),
+            ):
+                if not value.get_secret_value() or value.get_secret_value() == local:
+                    raise ValueError(f"RIGHTSLINE_{name} must be set to a secret in production")
+            if self.is_sms_simulated:
+                raise ValueError("production needs RIGHTSLINE_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs RIGHTSLINE_DATABASE_URL pointing at PostgreSQL")
         return self

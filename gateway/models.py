@@ -34,6 +34,12 @@ class Conversation(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     language_source: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(String(64))
+    # SMS only: a keyed hash of the sender's number identifies the conversation; the number
+    # itself is kept only encrypted (to send later replies) and goes with the conversation.
+    sender_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    sender_encrypted: Mapped[str | None] = mapped_column(Text)
+    service_number: Mapped[str | None] = mapped_column(String(32))
+    is_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
@@ -70,3 +76,32 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class OutboxMessage(Base):
+    """An SMS to send through the Twilio REST API. Written before sending; a worker claims it
+    (a lease, so a crashed worker's job is taken over), sends, records Twilio's SID."""
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    conversation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), index=True
+    )
+    to_encrypted: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # pending -> sending -> sent -> delivered | failed | undelivered; simulated (no Twilio);
+    # dead (gave up after the last attempt)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)

@@ -27,6 +27,9 @@ FORM_FOR_CHANNEL = {"webchat": "web", "sms": "sms"}
 GATEWAY_RESPONSES = frozenset({
     "utter_unavailable", "utter_language_unsupported", "utter_conversation_deleted",
     "utter_language_menu", "utter_greet",
+    # SMS line (gateway.sms) and discreet numbers (gateway.nlg)
+    "utter_sms_stopped", "utter_sms_started", "utter_sms_help", "utter_sms_text_only",
+    "utter_rate_limited", "utter_greet_discreet",
 })
 
 
@@ -76,6 +79,7 @@ def take_turn(
     language: str | None = None,
     source: str | None = None,
     channel_message_id: str | None = None,
+    discreet: bool = False,
 ) -> TurnResult:
     keyword = match_keyword(text)
     if keyword and keyword.kind == "choose_language":
@@ -126,8 +130,14 @@ def take_turn(
         )
     else:
         metadata = {"language": lang, "channel": channel, "source": source}
+        if discreet:
+            metadata["discreet"] = True
         try:
             messages = ctx.rasa.send(conversation_id, text_for_nlu(ctx, text, lang), metadata)
+            if not messages:
+                # Rasa answered with nothing (e.g. its NLG call failed): never leave a person
+                # without an answer.
+                raise RasaUnavailable("empty reply")
         except (RasaUnavailable, TranslationUnavailable):
             messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], channel)
             is_degraded = True

@@ -32,6 +32,10 @@ class NlgRequest(BaseModel):
     channel: dict[str, Any] = {}
 
 
+# On a discreet SMS number the greeting must not name trafficking or prostitution.
+DISCREET_VARIANTS = {"utter_greet": "utter_greet_discreet"}
+
+
 def _context(tracker: dict[str, Any], default_language: str) -> tuple[str, str]:
     slots = tracker.get("slots") or {}
     metadata = (tracker.get("latest_message") or {}).get("metadata") or {}
@@ -56,6 +60,9 @@ async def render_response(
 ) -> dict:
     language, form = _context(body.tracker, settings.default_language)
     name = body.response
+    metadata = (body.tracker.get("latest_message") or {}).get("metadata") or {}
+    if metadata.get("discreet"):
+        name = DISCREET_VARIANTS.get(name, name)
     if not catalog.responses("en") >= {name}:
         log.error("no catalog text for response %s", name)
         name = "utter_default"

@@ -86,17 +86,6 @@ def test_messages_are_stored_both_ways(gateway, stack):
     assert directions == [("inbound", None), ("outbound", "utter_rights")]
 
 
-def test_zz_when_rasa_goes_down_the_user_still_gets_112_and_health_says_so(gateway, stack):
-    # Defined last in this module, so it runs last: it stops Rasa.
-    stack.stop_one("rasa")
-    reply = say(gateway, "please help", language="en")
-    assert reply["messages"][0]["response"] == "utter_unavailable"
-    assert "112" in reply["messages"][0]["text"]
-    health = gateway.get("/healthz")
-    assert health.status_code == 503
-    assert health.json()["rasa"] == "down" and health.json()["database"] == "ok"
-
-
 def stack_tracker(stack, conversation_id: str) -> dict:
     import httpx
 

@@ -44,13 +44,26 @@ def test_commands_are_neutralised(text, expected):
     assert neutralise_commands(text) == expected
 
 
-def test_production_refuses_the_local_token_and_sqlite():
-    with pytest.raises(ValidationError, match="INTERNAL_TOKEN"):
-        Settings(environment="production", database_url="postgresql://db/x")
-    with pytest.raises(ValidationError, match="PostgreSQL"):
-        Settings(environment="production", internal_token="x" * 40)
-    ok = Settings(environment="production", internal_token="x" * 40, database_url="postgresql://d/x")
-    assert ok.environment == "production"
+PRODUCTION = dict(
+    environment="production", internal_token="x" * 40, database_url="postgresql://d/x",
+    sender_hash_key="h" * 40, encryption_key="Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyMTI=",
+    twilio_account_sid="AC" + "0" * 32, twilio_auth_token="t" * 32,
+)
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [("internal_token", "INTERNAL_TOKEN"), ("database_url", "PostgreSQL"),
+     ("sender_hash_key", "SENDER_HASH_KEY"), ("encryption_key", "ENCRYPTION_KEY"),
+     ("twilio_auth_token", "TWILIO")],
+)
+def test_production_refuses_local_defaults(missing, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{k: v for k, v in PRODUCTION.items() if k != missing})
+
+
+def test_production_starts_with_real_secrets():
+    assert Settings(**PRODUCTION).environment == "production"
 
 
 def test_settings_come_from_rightsline_environment_variables(monkeypatch):

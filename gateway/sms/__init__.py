@@ -1,0 +1,1 @@
+"""The SMS line over Twilio: verified, idempotent, private, and never silent."""

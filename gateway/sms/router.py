@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from twilio.twiml.messaging_response import MessagingResponse
+
+from gateway.deps import DatabaseDep
+from gateway.sms import outbox
+from gateway.sms.service import BadSmsRequest, SmsContext, handle_inbound
+from gateway.sms.twilio_auth import TwilioForm
+
+router = APIRouter(prefix="/sms/twilio")
+
+
+def get_sms(request: Request) -> SmsContext:
+    return request.app.state.sms
+
+
+SmsDep = Annotated[SmsContext, Depends(get_sms)]
+
+
+def twiml(texts: list[str]) -> Response:
+    response = MessagingResponse()
+    for text in texts:
+        response.message(text)
+    return Response(str(response), media_type="application/xml")
+
+
+@router.post("/inbound")
+def inbound(fields: TwilioForm, sms: SmsDep) -> Response:
+    try:
+        return twiml(handle_inbound(sms, fields))
+    except BadSmsRequest as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+
+
+@router.post("/status", status_code=status.HTTP_204_NO_CONTENT)
+def delivery_status(fields: TwilioForm, db: DatabaseDep) -> Response:
+    sid, state = fields.get("MessageSid"), fields.get("MessageStatus")
+    if not sid or not state:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "MessageSid and MessageStatus are required")
+    with db.session() as s:
+        outbox.record_status(s, twilio_sid=sid, status=state)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

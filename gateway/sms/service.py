@@ -1,0 +1,168 @@
+"""One inbound SMS: dedupe, identify the sender by keyed hash, keywords, rate limits, then the
+same turn as every channel, answered by TwiML in time or later through the outbox."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.config import Settings
+from gateway.conversations import service as conversations
+from gateway.conversations.turn import TurnContext, TurnResult, take_turn
+from gateway.models import Conversation, Message, utcnow
+from gateway.sms import outbox
+from gateway.sms.keywords import match_sms_keyword
+from gateway.sms.privacy import NumberVault
+from gateway.sms.segments import plan_messages
+from gateway.webchat.schemas import MAX_MESSAGE_CHARS
+
+log = logging.getLogger(__name__)
+CHANNEL = "sms"
+
+
+class BadSmsRequest(Exception):
+    pass
+
+
+@dataclass
+class SmsContext:
+    turn: TurnContext
+    settings: Settings
+    vault: NumberVault
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, "sms-turn"))
+
+    def form(self, name: str, lang: str) -> str:
+        return self.turn.catalog.render(name, lang, "sms")
+
+
+def _find_or_open(s: Session, sms: SmsContext, number: str, to: str) -> Conversation:
+    sender_hash = sms.vault.sender_hash(number)
+    conversation = s.scalar(
+        select(Conversation)
+        .where(Conversation.channel == CHANNEL, Conversation.sender_hash == sender_hash)
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+    if conversation is None:
+        conversation = conversations.open_conversation(s, channel=CHANNEL)
+        conversation.sender_hash = sender_hash
+        conversation.sender_encrypted = sms.vault.encrypt(number)
+        conversation.service_number = to or None
+        s.flush()
+    return conversation
+
+
+def _is_duplicate(s: Session, message_sid: str) -> bool:
+    return s.scalar(
+        select(Message.id).where(Message.channel == CHANNEL, Message.channel_message_id == message_sid)
+    ) is not None
+
+
+def _inbound_count(s: Session, since, conversation_id: str | None = None) -> int:  # noqa: ANN001
+    query = select(func.count()).select_from(Message).where(
+        Message.channel == CHANNEL, Message.direction == "inbound", Message.created_at >= since
+    )
+    if conversation_id:
+        query = query.where(Message.conversation_id == conversation_id)
+    return s.scalar(query) or 0
+
+
+def _notice_already_sent(s: Session, conversation_id: str, since) -> bool:  # noqa: ANN001
+    return s.scalar(
+        select(Message.id).where(
+            Message.conversation_id == conversation_id, Message.response_name == "utter_rate_limited",
+            Message.created_at >= since,
+        ).limit(1)
+    ) is not None
+
+
+def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
+    """The texts to answer with by TwiML now (empty: nothing now, or sent later)."""
+    message_sid = fields.get("MessageSid") or fields.get("SmsSid")
+    number = fields.get("From", "").strip()
+    if not message_sid or not number:
+        raise BadSmsRequest("MessageSid and From are required")
+    to = fields.get("To", "").strip()
+    body = (fields.get("Body") or "").strip()
+    has_media = (fields.get("NumMedia") or "0").strip() not in ("", "0")
+    settings = sms.settings
+    db = sms.turn.db
+
+    with db.session() as s:
+        if _is_duplicate(s, message_sid):
+            log.info("duplicate delivery of an inbound sms ignored")
+            return []
+        conversation = _find_or_open(s, sms, number, to)
+        conversation_id, lang = conversation.id, conversation.language or sms.turn.default_language
+        since = utcnow() - timedelta(seconds=settings.rate_limit_window_seconds)
+        over_limit = (
+            _inbound_count(s, since, conversation_id) >= settings.rate_limit_per_sender
+            or _inbound_count(s, since) >= settings.rate_limit_global
+        )
+        keyword = match_sms_keyword(body)
+        fixed: str | None = None
+        if over_limit:
+            fixed = None if _notice_already_sent(s, conversation_id, since) else "utter_rate_limited"
+        elif not body:
+            fixed = "utter_sms_text_only"
+        elif keyword == "stop":
+            conversation.is_opted_out, fixed = True, "utter_sms_stopped"
+        elif keyword == "start":
+            conversation.is_opted_out, fixed = False, "utter_sms_started"
+        elif keyword == "help":
+            fixed = "utter_sms_help"
+        if over_limit or fixed:
+            try:
+                with s.begin_nested():
+                    conversations.record_message(
+                        s, conversation, direction="inbound",
+                        text=body or ("(media)" if has_media else "(empty)"),
+                        language=lang, channel_message_id=message_sid)
+                    if fixed:
+                        conversations.record_message(
+                            s, conversation, direction="outbound", text=sms.form(fixed, lang),
+                            language=lang, response_name=fixed)
+            except IntegrityError:
+                return []  # the same MessageSid, delivered twice at once
+            return [sms.form(fixed, lang)] if fixed else []
+
+    is_discreet = to in settings.sms_discreet_numbers
+    future = sms.executor.submit(
+        take_turn, sms.turn, channel=CHANNEL, conversation_id=conversation_id,
+        text=body[:MAX_MESSAGE_CHARS], channel_message_id=message_sid, discreet=is_discreet,
+    )
+    try:
+        result = future.result(timeout=settings.sms_reply_budget_seconds)
+    except FutureTimeout:
+        log.info("sms reply not ready within %.1fs: it will go through the outbox",
+                 settings.sms_reply_budget_seconds)
+        future.add_done_callback(lambda f: _send_later(sms, conversation_id, f))
+        return []
+    except IntegrityError:
+        return []
+    return plan_messages([m.text for m in result.messages], settings.sms_max_segments_per_turn)
+
+
+def _send_later(sms: SmsContext, conversation_id: str, future: Future) -> None:
+    try:
+        result: TurnResult = future.result()
+    except IntegrityError:
+        return
+    except Exception:
+        log.exception("deferred sms turn failed")
+        return
+    texts = plan_messages([m.text for m in result.messages], sms.settings.sms_max_segments_per_turn)
+    with sms.turn.db.session() as s:
+        conversation = s.get(Conversation, conversation_id)
+        if conversation is None or not conversation.sender_encrypted:
+            return  # erased meanwhile
+        for text in texts:
+            outbox.enqueue(s, conversation_id=conversation_id,
+                           to_encrypted=conversation.sender_encrypted, body=text)
