@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     # Shared secret on the internal hops (Rasa -> /nlg, actions -> gateway, gateway -> Rasa API).
     internal_token: SecretStr = SecretStr(LOCAL_INTERNAL_TOKEN)
 
-    max_message_chars: int = Field(default=1000, ge=1, le=10000)
     default_language: str = "en"
     # Detect the language of a conversation's text when nobody chose one (lingua).
     detect_language: bool = True

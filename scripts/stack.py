@@ -6,6 +6,7 @@ run the same processes the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from gateway.config import REPO_ROOT, Settings
 from gateway.db import upgrade_database
@@ -39,20 +41,17 @@ class Stack:
     def env(self) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("RIGHTSLINE_")}
+        # Every setting goes to the child processes as the RIGHTSLINE_ variable it came from.
+        for name, value in s.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, (list, dict)):
+                value = json.dumps(value)
+            env[f"RIGHTSLINE_{name.upper()}"] = str(value)
         env.update(
             {
-                "RIGHTSLINE_ENVIRONMENT": s.environment,
-                "RIGHTSLINE_DATABASE_URL": s.database_url,
-                "RIGHTSLINE_GATEWAY_HOST": s.gateway_host,
-                "RIGHTSLINE_GATEWAY_PORT": str(s.gateway_port),
-                "RIGHTSLINE_RASA_HOST": s.rasa_host,
-                "RIGHTSLINE_RASA_PORT": str(s.rasa_port),
-                "RIGHTSLINE_ACTIONS_HOST": s.actions_host,
-                "RIGHTSLINE_ACTIONS_PORT": str(s.actions_port),
-                "RIGHTSLINE_RASA_TIMEOUT_SECONDS": str(s.rasa_timeout_seconds),
-                "RIGHTSLINE_INTERNAL_TOKEN": s.internal_token.get_secret_value(),
-                "RIGHTSLINE_DEFAULT_LANGUAGE": s.default_language,
-                "RIGHTSLINE_LOG_LEVEL": s.log_level,
                 # read by bot/endpoints.yml
                 "RIGHTSLINE_NLG_URL": f"{s.gateway_url}/nlg",
                 "RIGHTSLINE_ACTIONS_URL": f"{s.actions_url}/webhook",

@@ -54,7 +54,13 @@ class ArgosTranslator:
         self.refresh()
 
     def refresh(self) -> None:
+        """Re-read the installed packages (e.g. after `mt_cli install` in another process)."""
         with self._lock:
+            # Argos caches the languages per process and clears them only on its own installs,
+            # and keeps one loaded translation per pair (keyed "pl-en", whatever the package's
+            # path or version): drop both so replaced or new packages are read again.
+            self._translate.get_installed_languages.cache_clear()
+            self._translate.installed_translates.clear()
             self._languages = {lang.code: lang for lang in self._translate.get_installed_languages()}
             self._cache.clear()
 
@@ -63,10 +69,11 @@ class ArgosTranslator:
 
     def _translation(self, source: str, target: str):  # noqa: ANN202
         key = (source, target)
-        if key not in self._cache:
-            src, dst = self._languages.get(source), self._languages.get(target)
-            self._cache[key] = src.get_translation(dst) if src and dst else None
-        return self._cache[key]
+        with self._lock:  # refresh() may swap the languages and clear the cache meanwhile
+            if key not in self._cache:
+                src, dst = self._languages.get(source), self._languages.get(target)
+                self._cache[key] = src.get_translation(dst) if src and dst else None
+            return self._cache[key]
 
     def can_translate(self, source: str, target: str) -> bool:
         return source == target or self._translation(source, target) is not None

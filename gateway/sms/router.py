@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import logging
+
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from gateway.deps import DatabaseDep
@@ -10,6 +13,7 @@ from gateway.sms import outbox
 from gateway.sms.service import BadSmsRequest, SmsContext, handle_inbound
 from gateway.sms.twilio_auth import TwilioForm
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sms/twilio")
 
 
@@ -33,6 +37,11 @@ def inbound(fields: TwilioForm, sms: SmsDep) -> Response:
         return twiml(handle_inbound(sms, fields))
     except BadSmsRequest as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    except SQLAlchemyError as exc:
+        # The database is down: the message cannot be kept, but the person still gets 112.
+        log.error("database unavailable during an sms turn: %s", type(exc).__name__)
+        lang = sms.turn.default_language
+        return twiml([sms.form("utter_unavailable", lang)])
 
 
 @router.post("/status", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,14 +9,20 @@ from gateway.config import Settings
 from scripts.stack import Stack
 from tests.conftest import free_port
 
+TWILIO_TOKEN = "e2e-twilio-auth-token"
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
+    gateway_port = free_port()
     settings = Settings(
         environment="test",
         database_url=f"sqlite:///{tmp / 'rightsline.db'}",
-        gateway_port=free_port(),
+        gateway_port=gateway_port,
+        # SMS in simulator mode (no account), but with signatures checked as Twilio's.
+        twilio_auth_token=TWILIO_TOKEN,
+        public_base_url=f"http://127.0.0.1:{gateway_port}",
         rasa_port=free_port(),
         actions_port=free_port(),
         internal_token="e2e-" + "x" * 40,

@@ -28,11 +28,15 @@ encodings beyond that).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import shutil
+import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +81,7 @@ _PUNCTUATION = [".", "?", "!", ",", ";", ":", "...", " -", "'s", "%", "&", "@", 
                 "(", ")", "\"", "#", "*", "…", "€", "$", "°"]
 
 
-def training_lines(*codes: str) -> list[str]:
+def default_training_lines(*codes: str) -> list[str]:
     """A few hundred short, deterministic sentences in the given languages plus English.
 
     Covers a-z, A-Z, 0-9, common punctuation and the special letters of the languages.
@@ -205,9 +209,17 @@ def _copy_model_spec(vocab: list[str], max_positions: int):
     key_value = zeros(2 * d, d)
     key_value[pos, pos] = np.eye(P, dtype=f32)  # keys: position block
     key_value[d : d + V, tok] = np.eye(V, dtype=f32)  # values: token block
+    # Past the end of the source no position matches: a constant query term on the key of
+    # the "</s>" token (weaker than a position match) sends the attention there, so a beam
+    # that got there emits "</s>" (else beam search runs such beams to the length limit).
+    eos = vocab.index("</s>")
+    key_value[eos, eos] = 1.0
+    query_bias = zeros(d)
+    query_bias[eos] = 100.0
     out = zeros(d, d)
     out[tok, tok] = np.eye(V, dtype=f32)
     linear(cross.linear[0], query)
+    cross.linear[0].bias = query_bias
     linear(cross.linear[1], key_value)
     linear(cross.linear[2], out)
 
@@ -309,7 +321,8 @@ def build_tiny_package(
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     name = f"translate-{from_code}_{to_code}-{PACKAGE_VERSION.replace('.', '_')}"
-    lines = training_lines if training_lines is not None else _default_lines(from_code, to_code)
+    lines = training_lines if training_lines is not None else default_training_lines(
+        from_code, to_code)
 
     with tempfile.TemporaryDirectory(prefix="tiny-argos-") as tmp:
         root = Path(tmp) / name
@@ -346,5 +359,81 @@ def build_tiny_package(
     return out
 
 
-def _default_lines(from_code: str, to_code: str) -> list[str]:
-    return training_lines(from_code, to_code)
+# --- pointing Argos at a test directory ------------------------------------------------------
+
+ARGOS_ENV_KEYS = ("ARGOS_PACKAGES_DIR", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+                  "ARGOS_CHUNK_TYPE")
+
+
+@contextlib.contextmanager
+def argos_environment(home: Path) -> Iterator[Path]:
+    """Run Argos with all its files under `home`; restore the process afterwards.
+
+    Argos reads its settings when `argostranslate.settings` is first imported. Inside: the
+    environment is set by `translations.mt.configure_argos_home(home)` (explicitly, whatever
+    was set before), and if Argos was already imported its settings are re-pointed at `home`.
+    Afterwards: the environment is restored, Argos' per-process caches are cleared and, if
+    Argos was first imported inside, its modules are dropped so that a later import reads
+    the environment of its own time. Yields the packages directory.
+    """
+    from translations.mt import configure_argos_home
+
+    home = Path(home)
+    if any(word in str(home).lower() for word in ("stanza", "minisbd")):
+        raise ValueError(f"Argos picks its sentence splitter by these words in paths: {home}")
+    saved_env = {key: os.environ.get(key) for key in ARGOS_ENV_KEYS}
+    was_imported = "argostranslate.settings" in sys.modules
+    saved_attrs: list[tuple[object, str, object]] = []
+    try:
+        for key in ARGOS_ENV_KEYS:
+            os.environ.pop(key, None)
+        configure_argos_home(home)
+        if was_imported:
+            saved_attrs = _repoint_argos_settings()
+        _clear_argos_caches()
+        yield Path(os.environ["ARGOS_PACKAGES_DIR"])
+    finally:
+        _clear_argos_caches()
+        for module, name, value in reversed(saved_attrs):
+            setattr(module, name, value)
+        if not was_imported:
+            for name in [m for m in sys.modules if m == "argostranslate" or
+                         m.startswith("argostranslate.")]:
+                del sys.modules[name]
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _repoint_argos_settings() -> list[tuple[object, str, object]]:
+    settings = sys.modules["argostranslate.settings"]
+    data_dir = Path(os.environ["XDG_DATA_HOME"]) / "argos-translate"
+    config_dir = Path(os.environ["XDG_CONFIG_HOME"]) / "argos-translate"
+    cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "argos-translate"
+    packages = Path(os.environ["ARGOS_PACKAGES_DIR"])
+    for directory in (data_dir, config_dir, cache_dir / "downloads", packages):
+        directory.mkdir(parents=True, exist_ok=True)
+    values = {
+        "data_dir": data_dir, "config_dir": config_dir, "cache_dir": cache_dir,
+        "downloads_dir": cache_dir / "downloads", "settings_file": config_dir / "settings.json",
+        "legacy_package_data_dir": data_dir / "packages", "package_data_dir": packages,
+        "package_dirs": [packages], "local_package_index": data_dir / "index.json",
+        "chunk_type": settings.ChunkType.MINISBD,
+    }
+    saved = [(settings, name, getattr(settings, name)) for name in values]
+    for name, value in values.items():
+        setattr(settings, name, value)
+    minisbd_models = sys.modules.get("minisbd.models")
+    if minisbd_models is not None:
+        saved.append((minisbd_models, "cache_dir", minisbd_models.cache_dir))
+        minisbd_models.cache_dir = str(data_dir / "minisbd")
+    return saved
+
+
+def _clear_argos_caches() -> None:
+    translate = sys.modules.get("argostranslate.translate")
+    if translate is not None:
+        translate.get_installed_languages.cache_clear()
+        translate.installed_translates.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -18,6 +19,7 @@ class FakeRasa:
     erased: list[str] = field(default_factory=list)
     reply: str = "utter_greet"
     is_down: bool = False
+    delay: float = 0.0
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.is_down:
@@ -28,6 +30,8 @@ class FakeRasa:
             self.erased.append(request.url.path.split("/")[2])
             return httpx.Response(200, json={})
         body = json.loads(request.content)
+        if self.delay:
+            time.sleep(self.delay)
         self.received.append(body)
         return httpx.Response(200, json=[{
             "recipient_id": body["sender"],
