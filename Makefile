@@ -72,6 +72,8 @@ test: venv
 
 bench: venv model
 	$(PY) -m bench.webchat_latency
+	$(PY) -m bench.sms_webhook
+	$(RASA_ENV) $(RASA_VENV)/bin/python -m bench.nlu_eval
 
 clean:
 	rm -rf models results var/mpl

@@ -115,7 +115,7 @@ def cmd_install_index(args: argparse.Namespace) -> int:
     if after is None or after == before:
         raise CliError(
             f"could not download the Argos package index from {settings.remote_package_index} "
-            "(no network?). Offline, copy a .argosmodel file here and run: "
+            "(no network?). Offline, bring the .argosmodel file over another way and run: "
             "python -m translations.mt_cli install <file.argosmodel>")
     wanted = [p for p in package.get_available_packages()
               if p.type == "translate" and p.from_code == args.from_code

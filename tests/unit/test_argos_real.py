@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -182,20 +183,6 @@ def test_an_uninstalled_pair_is_unavailable(argos):
     assert argos.translator.translate("Hallo", "de", "de") == "Hallo"
 
 
-def test_no_network_was_used(argos, network_guard):
-    # The guard is on for this whole module: building, installing, loading the models and the
-    # sentence splitter and translating all ran under it. Prove it is armed, then that
-    # nothing tripped it (Argos swallows some errors, so the record is what counts).
-    assert argos.translator.translate("Ostatnie zdanie. Naprawdę!", "pl", "en") == (
-        "Ostatnie zdanie. Naprawdę!")
-    assert network_guard.attempts == []
-    with pytest.raises(NetworkUsed):
-        socket.create_connection(("example.org", 443), timeout=1)
-    with pytest.raises(NetworkUsed):
-        socket.socket(socket.AF_INET, socket.SOCK_STREAM).connect(("192.0.2.1", 80))
-    network_guard.attempts.clear()
-
-
 # --- the CLI ---------------------------------------------------------------------------------
 
 
@@ -278,8 +265,20 @@ def test_refresh_sees_a_package_installed_by_the_cli_in_another_process(argos):
         assert t.can_translate("sv", "en") and t.can_translate("sv", "pl")
         assert t.translate("Var är stationen? Tack!", "sv", "pl") == "Var är stationen? Tack!"
     finally:
-        import shutil
-
         shutil.rmtree(argos.packages_dir / "translate-sv_en-0_1")
         t.refresh()
     assert not t.can_translate("sv", "en")
+
+
+def test_no_network_was_used(argos, network_guard):
+    # The guard is on for this whole module: building, installing, loading the models and the
+    # sentence splitter and translating all ran under it. Prove it is armed, then that
+    # nothing tripped it (Argos swallows some errors, so the record is what counts).
+    assert argos.translator.translate("Ostatnie zdanie. Naprawdę!", "pl", "en") == (
+        "Ostatnie zdanie. Naprawdę!")
+    assert network_guard.attempts == []
+    with pytest.raises(NetworkUsed):
+        socket.create_connection(("example.org", 443), timeout=1)
+    with pytest.raises(NetworkUsed):
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).connect(("192.0.2.1", 80))
+    network_guard.attempts.clear()
