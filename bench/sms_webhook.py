@@ -20,14 +20,12 @@ import httpx
 import sqlalchemy as sa
 
 from bench.webchat_latency import percentile
-from gateway.config import Settings
 from gateway.db import Database
 from gateway.models import OutboxMessage
 from gateway.sms.simulator import inbound_params, signed_post
-from scripts.stack import Stack
-from tests.conftest import free_port
+from scripts.stack import LOOPBACK_TWILIO_TOKEN as TOKEN
+from scripts.stack import Stack, loopback_settings
 
-TOKEN = "bench-twilio-token"
 TEXTS = ["ce este perioada de reflectie?", "Vad är betänketid?", "I need a doctor",
          "ฉันอยู่ในอันตราย ช่วยด้วย", "what are my rights", "potrzebuję prawnika"]
 
@@ -38,13 +36,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rightsline-smsbench-"))
-    port = free_port()
-    settings = Settings(
-        environment="test", database_url=f"sqlite:///{tmp / 'bench.db'}", gateway_port=port,
-        rasa_port=free_port(), actions_port=free_port(), internal_token="bench-" + "x" * 40,
-        twilio_auth_token=TOKEN, public_base_url=f"http://127.0.0.1:{port}",
-        rate_limit_per_sender=1000, rate_limit_global=100000,
-    )
+    settings = loopback_settings(tmp, rate_limit_per_sender=1000, rate_limit_global=100000)
     stack = Stack(settings=settings, log_dir=tmp / "log")
     stack.start(timeout=420)
     url = f"{settings.public_base_url}/sms/twilio/inbound"

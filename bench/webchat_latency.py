@@ -21,9 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.config import Settings
-from scripts.stack import Stack
-from tests.conftest import free_port
+from scripts.stack import Stack, loopback_settings
 
 QUESTIONS = [
     ("What is the reflection period?", "en"),
@@ -66,11 +64,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rightsline-bench-"))
-    settings = Settings(
-        environment="test", database_url=f"sqlite:///{tmp / 'bench.db'}",
-        gateway_port=free_port(), rasa_port=free_port(), actions_port=free_port(),
-        internal_token="bench-" + "x" * 40, rasa_timeout_seconds=20,
-    )
+    settings = loopback_settings(tmp)
     stack = Stack(settings=settings, log_dir=tmp / "log")
     stack.start(timeout=420)
     client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))

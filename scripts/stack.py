@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,10 +25,36 @@ from gateway.db import upgrade_database
 RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
 GATEWAY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 DEFAULT_MODEL = REPO_ROOT / "models" / "rightsline.tar.gz"
+LOOPBACK_TWILIO_TOKEN = "loopback-twilio-auth-token"
 
 
 class StackError(RuntimeError):
     pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loopback_settings(tmp: Path, **overrides) -> Settings:
+    """Settings for a throwaway line on free loopback ports with its own SQLite file (tests and
+    benchmarks). SMS runs in simulator mode with signatures checked (a Twilio auth token)."""
+    gateway_port = free_port()
+    values = dict(
+        environment="test",
+        database_url=f"sqlite:///{tmp / 'rightsline.db'}",
+        gateway_port=gateway_port,
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        internal_token="loopback-" + "x" * 40,
+        public_base_url=f"http://127.0.0.1:{gateway_port}",
+        twilio_auth_token=LOOPBACK_TWILIO_TOKEN,
+        rasa_timeout_seconds=20,
+    )
+    values.update(overrides)
+    return Settings(**values)
 
 
 @dataclass

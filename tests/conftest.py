@@ -10,12 +10,6 @@ import sqlalchemy as sa
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _postgres_available() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=1):

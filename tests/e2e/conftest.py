@@ -5,30 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.config import Settings
-from scripts.stack import Stack
-from tests.conftest import free_port
+from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
 
-TWILIO_TOKEN = "e2e-twilio-auth-token"
+TWILIO_TOKEN = LOOPBACK_TWILIO_TOKEN
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
-    gateway_port = free_port()
-    settings = Settings(
-        environment="test",
-        database_url=f"sqlite:///{tmp / 'rightsline.db'}",
-        gateway_port=gateway_port,
-        # SMS in simulator mode (no account), but with signatures checked as Twilio's.
-        twilio_auth_token=TWILIO_TOKEN,
-        public_base_url=f"http://127.0.0.1:{gateway_port}",
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        internal_token="e2e-" + "x" * 40,
-        rasa_timeout_seconds=10,
-    )
-    line = Stack(settings=settings, log_dir=tmp / "log")
+    line = Stack(settings=loopback_settings(tmp, rasa_timeout_seconds=10), log_dir=tmp / "log")
     try:
         line.start(timeout=420)
         yield line
