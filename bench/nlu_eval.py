@@ -2,7 +2,9 @@
 
 Run with the Rasa venv (it loads the trained model in-process):
     .venv-rasa/bin/python -m bench.nlu_eval [--model models/rightsline.tar.gz]
-Prints, per language: examples, intent accuracy, macro F1, emergency_danger recall.
+Prints, per language: examples, intent accuracy, macro F1, emergency_danger recall of the
+NLU alone and together with the gateway's phrase safety net (what a person actually gets),
+and how often the net adds the emergency text to a message that is not about danger.
 A prediction of nlu_fallback counts as wrong unless the gold intent is out_of_scope.
 """
 
@@ -20,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 import yaml  # noqa: E402
+
+from gateway.conversations.danger import signals_danger  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,15 +67,22 @@ async def evaluate(model: Path, languages: list[str]) -> list[dict]:
                 name = "out_of_scope"
             gold.append(intent)
             pred.append(name)
-            if intent == "emergency_danger" and name != intent:
+            if intent == "emergency_danger" and name != intent and not signals_danger(text, lang):
                 misses.append(text)
         emergency = [p for g, p in zip(gold, pred) if g == "emergency_danger"]
+        # What the person gets: the gateway's phrase safety net also puts 112 first.
+        netted = [p == "emergency_danger" or signals_danger(t, lang)
+                  for (t, g), p in zip(pairs, pred) if g == "emergency_danger"]
+        false_alarms = [signals_danger(t, lang) and p != "emergency_danger"
+                        for (t, g), p in zip(pairs, pred) if g != "emergency_danger"]
         rows.append({
             "language": lang,
             "n": len(gold),
             "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(gold),
             "macro_f1": macro_f1(gold, pred),
             "emergency_recall": sum(p == "emergency_danger" for p in emergency) / len(emergency),
+            "emergency_recall_with_net": sum(netted) / len(netted),
+            "net_false_alarm_rate": sum(false_alarms) / len(false_alarms),
             "emergency_misses": misses,
         })
     return rows
@@ -84,13 +95,15 @@ def main() -> int:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     rows = asyncio.run(evaluate(Path(args.model), args.languages.split(",")))
-    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro F1':>10}{'emergency recall':>18}")
+    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro F1':>10}{'emerg. recall':>15}"
+          f"{'+ safety net':>14}{'net false alarms':>18}")
     for r in rows:
         print(f"{r['language']:<5}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}"
-              f"{r['emergency_recall']:>18.3f}")
+              f"{r['emergency_recall']:>15.3f}{r['emergency_recall_with_net']:>14.3f}"
+              f"{r['net_false_alarm_rate']:>18.3f}")
     for r in rows:
         for text in r["emergency_misses"]:
-            print(f"  missed emergency [{r['language']}]: {text}")
+            print(f"  missed by both NLU and safety net [{r['language']}]: {text}")
     mean = sum(r["macro_f1"] for r in rows) / len(rows)
     print(f"mean macro F1 {mean:.3f}; languages below 0.90: "
           f"{[r['language'] for r in rows if r['macro_f1'] < 0.90]}")

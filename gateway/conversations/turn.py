@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.bot.client import BotMessage, RasaClient, RasaUnavailable
 from gateway.conversations import service
+from gateway.conversations.danger import signals_danger
 from gateway.conversations.keywords import match_keyword
 from gateway.db import Database
 from gateway.language.service import Detector, resolve_language
@@ -141,6 +142,7 @@ def take_turn(
         except (RasaUnavailable, TranslationUnavailable):
             messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], channel)
             is_degraded = True
+        messages = danger_first(ctx, text, lang, channel, messages)
 
     try:
         _record_replies(ctx, conversation_id, lang, messages)
@@ -148,6 +150,18 @@ def take_turn(
         # The person still gets the answer; only our copy of it is missing.
         log.error("could not record replies: %s", type(exc).__name__)
     return TurnResult(conversation_id, lang, messages, is_degraded)
+
+
+def danger_first(ctx: TurnContext, text: str, lang: str, channel: Channel,
+                 messages: list[BotMessage]) -> list[BotMessage]:
+    """Danger wins: when the phrase safety net sees immediate danger and the bot did not
+    answer with the emergency text first (or could not answer), it goes first anyway."""
+    if messages and messages[0].response == "utter_emergency":
+        return messages
+    if not signals_danger(text, lang):
+        return messages
+    emergency = fixed_messages(ctx.catalog, [("utter_emergency", lang)], channel)
+    return emergency + [m for m in messages if m.response != "utter_emergency"]
 
 
 def text_for_nlu(ctx: TurnContext, text: str, lang: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gateway.config import Settings
 from gateway.conversations import service as conversations
+from gateway.conversations.danger import signals_danger
 from gateway.conversations.turn import TurnContext, TurnResult, take_turn
 from gateway.models import Conversation, Message, utcnow
 from gateway.sms import outbox
@@ -102,7 +103,8 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
         conversation = _find_or_open(s, sms, number, to)
         conversation_id, lang = conversation.id, conversation.language or sms.turn.default_language
         since = utcnow() - timedelta(seconds=settings.rate_limit_window_seconds)
-        over_limit = (
+        # Danger is never rate limited.
+        over_limit = not signals_danger(body, lang) and (
             _inbound_count(s, since, conversation_id) >= settings.rate_limit_per_sender
             or _inbound_count(s, since) >= settings.rate_limit_global
         )

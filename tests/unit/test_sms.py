@@ -344,3 +344,14 @@ def test_when_the_database_is_down_the_sms_still_gets_112(tmp_path):
     with TestClient(app) as client:
         [reply] = texts(post_signed(client, inbound_params(NUMBER, "", "hjälp")))
     assert "112" in reply
+
+
+def test_danger_is_never_rate_limited(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    app = create_app(make_settings(sqlite_url, rate_limit_per_sender=1), rasa=rasa.client(),
+                     start_outbox_worker=False)
+    with TestClient(app) as client:
+        post_signed(client, inbound_params(NUMBER, "", "hej"))
+        post_signed(client, inbound_params(NUMBER, "", "hej igen"))  # the one notice
+        replies = texts(post_signed(client, inbound_params(NUMBER, "", "hjälp mig, han slår mig")))
+    assert replies and "112" in replies[0]

@@ -104,13 +104,13 @@ def test_slash_commands_never_reach_rasa_as_commands(app_env, rasa):
 def test_when_rasa_is_down_the_user_gets_112_in_their_language_and_the_message_is_kept(app_env, rasa):
     client, db = app_env
     rasa.is_down = True
-    resp = client.post(URL, json={"text": "hjälp", "language": "sv"})
+    resp = client.post(URL, json={"text": "vad är betänketid", "language": "sv"})
     assert resp.status_code == 200
     body = resp.json()
     assert body["language"] == "sv"
     assert body["messages"][0]["response"] == "utter_unavailable"
     assert "112" in body["messages"][0]["text"]
-    assert ("inbound", "hjälp") in stored(db)
+    assert ("inbound", "vad är betänketid") in stored(db)
 
 
 def test_when_the_database_is_down_the_user_still_gets_112(sqlite_url, rasa, tmp_path):
@@ -221,3 +221,25 @@ def test_a_first_message_is_answered_in_the_detected_language(app_env, rasa):
     body = client.post(URL, json={"text": "ce este perioada de reflectie"}).json()
     assert body["language"] == "ro"
     assert rasa.received[0]["metadata"]["language"] == "ro"
+
+
+def test_danger_the_nlu_missed_still_gets_the_emergency_answer_first(app_env, rasa):
+    client, _ = app_env
+    rasa.reply = "utter_housing"  # the NLU got it wrong
+    body = client.post(URL, json={"text": "help me please he is hurting me", "language": "en"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_housing"]
+    assert "112" in body["messages"][0]["text"]
+
+
+def test_danger_when_rasa_is_down_gets_the_emergency_answer(app_env, rasa):
+    client, _ = app_env
+    rasa.is_down = True
+    body = client.post(URL, json={"text": "ajutor, sunt in pericol", "language": "ro"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_unavailable"]
+
+
+def test_an_ordinary_question_gets_no_emergency_text(app_env, rasa):
+    client, _ = app_env
+    rasa.reply = "utter_housing"
+    body = client.post(URL, json={"text": "can you help me find housing", "language": "en"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_housing"]

@@ -1,0 +1,124 @@
+"""A deterministic safety net for messages that signal immediate danger.
+
+The NLU model misses too many "I am in danger" messages, and any such message must get the
+emergency answer (112). The phrases live in translations/danger.yml, one list per language.
+
+Matching works on the normalised message: casefolded, Latin/Cyrillic combining accents
+(U+0300-U+036F) dropped after NFKD, every character that is not a letter, digit, combining mark
+or space replaced by a space, spaces collapsed. Phrases are normalised the same way when loaded.
+
+- A phrase from the th or zh list matches as a substring of the message with its spaces removed
+  (these scripts do not separate words with spaces).
+- A phrase from any other list matches on word boundaries: " phrase " inside " message ".
+- A phrase written as ^...$ matches only the whole message (^ alone: the start, $ alone: the
+  end). That is how a bare "help!" is caught without catching "help me find housing".
+
+Every language's list is checked, whatever the conversation's language: people write in another
+language than the one they picked, and English or transliterated cries are common everywhere.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DANGER_FILE = Path(__file__).resolve().parents[2] / "translations" / "danger.yml"
+SUBSTRING_LANGUAGES = frozenset({"th", "zh"})
+
+
+def normalise(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = []
+    for ch in decomposed:
+        if "\u0300" <= ch <= "\u036f":
+            continue  # Latin/Cyrillic accents; Thai and Arabic marks carry meaning
+        # Letters, digits and the (non-Latin) combining marks that belong to them stay.
+        kept.append(ch if ch.isspace() or unicodedata.category(ch)[0] in "LNM" else " ")
+    return " ".join("".join(kept).split())
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str  # normalised; without spaces for th and zh
+    substring: bool
+    at_start: bool = False
+    at_end: bool = False
+
+    def matches(self, words: str, compact: str) -> bool:
+        """words: the normalised message; compact: the same without spaces."""
+        if self.substring:
+            if self.at_start and self.at_end:
+                return compact == self.text
+            if self.at_start:
+                return compact.startswith(self.text)
+            if self.at_end:
+                return compact.endswith(self.text)
+            return self.text in compact
+        if self.at_start and self.at_end:
+            return words == self.text
+        if self.at_start:
+            return f"{words} ".startswith(f"{self.text} ")
+        if self.at_end:
+            return f" {words}".endswith(f" {self.text}")
+        return f" {self.text} " in f" {words} "
+
+
+def parse_phrase(raw: str, language: str) -> Phrase | None:
+    raw = str(raw).strip()
+    at_start, at_end = raw.startswith("^"), raw.endswith("$")
+    body = normalise(raw[1 if at_start else 0:len(raw) - 1 if at_end else len(raw)])
+    if not body:
+        return None
+    substring = language in SUBSTRING_LANGUAGES
+    if substring:
+        body = body.replace(" ", "")
+    return Phrase(body, substring, at_start, at_end)
+
+
+def load_phrases(path: Path = DANGER_FILE) -> dict[str, tuple[Phrase, ...]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    table: dict[str, tuple[Phrase, ...]] = {}
+    for language, raws in data.items():
+        phrases = (parse_phrase(raw, str(language)) for raw in raws or [])
+        table[str(language)] = tuple(dict.fromkeys(p for p in phrases if p is not None))
+    return table
+
+
+_PHRASES: dict[str, tuple[Phrase, ...]] | None = None
+
+
+def phrases() -> dict[str, tuple[Phrase, ...]]:
+    """translations/danger.yml, loaded once."""
+    global _PHRASES
+    if _PHRASES is None:
+        _PHRASES = load_phrases()
+    return _PHRASES
+
+
+def matching_phrases(text: str, language: str | None = None) -> list[tuple[str, str]]:
+    """(language, phrase) for every phrase that matches; the given language's list first."""
+    words = normalise(text or "")
+    if not words:
+        return []
+    compact = words.replace(" ", "")
+    table = phrases()
+    order = list(dict.fromkeys([language, "en", *table]))
+    return [(lang, phrase.text) for lang in order if lang in table
+            for phrase in table[lang] if phrase.matches(words, compact)]
+
+
+def signals_danger(text: str, language: str | None) -> bool:
+    """True if the message signals immediate danger in the given language, in English or in
+    any other language of translations/danger.yml."""
+    words = normalise(text or "")
+    if not words:
+        return False
+    compact = words.replace(" ", "")
+    table = phrases()
+    for lang in dict.fromkeys([language, "en", *table]):
+        if lang in table and any(p.matches(words, compact) for p in table[lang]):
+            return True
+    return False

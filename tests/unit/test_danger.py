@@ -1,0 +1,81 @@
+"""The deterministic danger net: every core language's plain danger message gets 112, bare
+cries for help are caught, and help with a topic is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.conversations.danger import normalise, phrases, signals_danger
+from tests.e2e.test_languages_e2e import DANGER
+from translations.languages import CORE_LANGUAGES
+
+REPO = Path(__file__).resolve().parents[2]
+NOT_DANGER_INTENTS = ("ask_housing", "ask_medical", "ask_rights", "greet", "thank")
+
+
+def training_examples(lang: str) -> dict[str, list[str]]:
+    data = yaml.safe_load((REPO / "nlu_data" / "nlu" / f"{lang}.yml").read_text(encoding="utf-8"))
+    examples: dict[str, list[str]] = {}
+    for item in data["nlu"]:
+        if "intent" in item:
+            examples[item["intent"]] = [line.strip()[2:] for line in item["examples"].splitlines()
+                                        if line.strip().startswith("- ")]
+    return examples
+
+
+def test_every_core_language_has_phrases():
+    assert set(CORE_LANGUAGES) <= set(phrases())
+    assert all(phrases()[lang] for lang in CORE_LANGUAGES)
+
+
+@pytest.mark.parametrize("lang", sorted(DANGER))
+def test_the_e2e_danger_sentence_matches(lang):
+    assert signals_danger(DANGER[lang], lang)
+    assert signals_danger(DANGER[lang], None)
+
+
+@pytest.mark.parametrize("lang", sorted(CORE_LANGUAGES))
+def test_recall_on_training_emergencies(lang):
+    emergencies = training_examples(lang)["emergency_danger"]
+    missed = [text for text in emergencies if not signals_danger(text, lang)]
+    assert 1 - len(missed) / len(emergencies) >= 0.9, missed
+
+
+@pytest.mark.parametrize("lang", sorted(CORE_LANGUAGES))
+def test_few_false_positives_on_ordinary_questions(lang):
+    examples = training_examples(lang)
+    others = [text for intent in NOT_DANGER_INTENTS for text in examples[intent]]
+    flagged = [text for text in others if signals_danger(text, lang)]
+    assert len(flagged) / len(others) <= 0.05, flagged
+
+
+@pytest.mark.parametrize("text", [
+    "can you help me find housing", "Can you help me find housing?", "help with housing",
+    "i need help with a lawyer", "potrzebuję pomocy prawnej", "помогите найти юриста",
+    "ajutor cu locuința", "ayuda con vivienda", "ساعدوني ألاقي سكن", "帮我找个住处",
+    "do you have emergency housing",
+])
+def test_help_with_a_topic_does_not_match(text):
+    assert not signals_danger(text, "en")
+
+
+@pytest.mark.parametrize("text", ["HELP!!!", "help me", "Hjälp!", "ajutor!", "pomocy", "Помогите!",
+                                  "¡Ayuda!", "au secours", "救命！", "ช่วยด้วย", "النجدة", "sos"])
+def test_bare_cries_for_help_match_in_any_conversation_language(text):
+    assert signals_danger(text, "sv")
+    assert signals_danger(text, None)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "!!!", "?"])
+def test_empty_message_does_not_match(text):
+    assert not signals_danger(text, "en")
+
+
+def test_normalise_strips_accents_and_punctuation_but_keeps_thai_and_arabic_marks():
+    assert normalise("Hjälp MIG, snälla!") == "hjalp mig snalla"
+    assert normalise("pomóż-mi") == "pomoz mi"
+    assert normalise("Помогите, пожалуйста") == "помогите пожалуиста"
+    assert normalise("ช่วยด้วย") == "ช่วยด้วย"
