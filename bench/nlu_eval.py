@@ -3,8 +3,9 @@
 Run with the Rasa venv (it loads the trained model in-process):
     .venv-rasa/bin/python -m bench.nlu_eval [--model models/rightsline.tar.gz]
 Prints, per language: examples, intent accuracy, macro F1, emergency_danger recall of the
-NLU alone and together with the gateway's phrase safety net (what a person actually gets),
-and how often the net adds the emergency text to a message that is not about danger.
+NLU alone and together with the gateway's safety net (phrases, and the NLU's emergency
+confidence >= EMERGENCY_MIN_CONFIDENCE even when another intent won: what a person actually
+gets), and how often the net adds the emergency text to a message that is not about danger.
 A prediction of nlu_fallback counts as wrong unless the gold intent is out_of_scope.
 """
 
@@ -23,7 +24,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 import yaml  # noqa: E402
 
-from gateway.conversations.danger import signals_danger  # noqa: E402
+from gateway.conversations.danger import EMERGENCY_MIN_CONFIDENCE, signals_danger  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,7 +60,7 @@ async def evaluate(model: Path, languages: list[str]) -> list[dict]:
     rows = []
     for lang in languages:
         pairs = load_test_set(REPO / "tests" / "nlu" / f"{lang}.yml")
-        gold, pred, misses = [], [], []
+        gold, pred, misses, emergency_conf = [], [], [], []
         for text, intent in pairs:
             parsed = await agent.parse_message(text)
             name = parsed["intent"]["name"]
@@ -67,14 +68,18 @@ async def evaluate(model: Path, languages: list[str]) -> list[dict]:
                 name = "out_of_scope"
             gold.append(intent)
             pred.append(name)
-            if intent == "emergency_danger" and name != intent and not signals_danger(text, lang):
+            emergency_conf.append(max((r["confidence"] for r in parsed["intent_ranking"]
+                                       if r["name"] == "emergency_danger"), default=0.0))
+            if intent == "emergency_danger" and name != intent and not signals_danger(text, lang) \
+                    and emergency_conf[-1] < EMERGENCY_MIN_CONFIDENCE:
                 misses.append(text)
         emergency = [p for g, p in zip(gold, pred) if g == "emergency_danger"]
         # What the person gets: the gateway's phrase safety net also puts 112 first.
-        netted = [p == "emergency_danger" or signals_danger(t, lang)
-                  for (t, g), p in zip(pairs, pred) if g == "emergency_danger"]
-        false_alarms = [signals_danger(t, lang) and p != "emergency_danger"
-                        for (t, g), p in zip(pairs, pred) if g != "emergency_danger"]
+        flagged = [p == "emergency_danger" or c >= EMERGENCY_MIN_CONFIDENCE or signals_danger(t, lang)
+                   for (t, _), p, c in zip(pairs, pred, emergency_conf)]
+        netted = [f for f, g in zip(flagged, gold) if g == "emergency_danger"]
+        false_alarms = [f and p != "emergency_danger"
+                        for f, g, p in zip(flagged, gold, pred) if g != "emergency_danger"]
         rows.append({
             "language": lang,
             "n": len(gold),

@@ -68,6 +68,21 @@ class RasaClient:
         resp.raise_for_status()
         return resp.json()
 
+    def intent_confidence(self, sender_id: str, intent: str) -> float:
+        """How sure the NLU was that the conversation's latest message meant `intent`
+        (from the intent ranking, even when another intent won). 0.0 if unknown."""
+        try:
+            resp = self._client.get(
+                f"{self.base_url}/conversations/{sender_id}/tracker",
+                params={"token": self._token, "include_events": "NONE"},
+            )
+            resp.raise_for_status()
+            ranking = (resp.json().get("latest_message") or {}).get("intent_ranking") or []
+        except (httpx.HTTPError, ValueError):
+            return 0.0
+        return max((float(r.get("confidence", 0)) for r in ranking if r.get("name") == intent),
+                   default=0.0)
+
     def erase(self, sender_id: str) -> bool:
         """Replace the tracker's events with nothing, so Rasa keeps no text of it."""
         try:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.bot.client import BotMessage, RasaClient, RasaUnavailable
 from gateway.conversations import service
-from gateway.conversations.danger import signals_danger
+from gateway.conversations.danger import EMERGENCY_MIN_CONFIDENCE, signals_danger
 from gateway.conversations.keywords import match_keyword
 from gateway.db import Database
 from gateway.language.service import Detector, resolve_language
@@ -142,7 +142,8 @@ def take_turn(
         except (RasaUnavailable, TranslationUnavailable):
             messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], channel)
             is_degraded = True
-        messages = danger_first(ctx, text, lang, channel, messages)
+        messages = danger_first(ctx, conversation_id, text, lang, channel, messages,
+                                asked_rasa=not is_degraded)
 
     try:
         _record_replies(ctx, conversation_id, lang, messages)
@@ -152,13 +153,18 @@ def take_turn(
     return TurnResult(conversation_id, lang, messages, is_degraded)
 
 
-def danger_first(ctx: TurnContext, text: str, lang: str, channel: Channel,
-                 messages: list[BotMessage]) -> list[BotMessage]:
-    """Danger wins: when the phrase safety net sees immediate danger and the bot did not
-    answer with the emergency text first (or could not answer), it goes first anyway."""
+def danger_first(ctx: TurnContext, conversation_id: str, text: str, lang: str,
+                 channel: Channel, messages: list[BotMessage], *, asked_rasa: bool) -> list[BotMessage]:
+    """Danger wins: when the phrase safety net sees immediate danger, or the NLU thought it
+    fairly possible, and the bot did not answer with the emergency text first (or could not
+    answer), it goes first anyway."""
     if messages and messages[0].response == "utter_emergency":
         return messages
-    if not signals_danger(text, lang):
+    if not (
+        signals_danger(text, lang)
+        or (asked_rasa and ctx.rasa.intent_confidence(conversation_id, "emergency_danger")
+            >= EMERGENCY_MIN_CONFIDENCE)
+    ):
         return messages
     emergency = fixed_messages(ctx.catalog, [("utter_emergency", lang)], channel)
     return emergency + [m for m in messages if m.response != "utter_emergency"]

@@ -96,3 +96,18 @@ def stack_tracker(stack, conversation_id: str) -> dict:
     )
     resp.raise_for_status()
     return resp.json()
+
+
+def test_delete_erases_the_conversation_in_the_database_and_in_rasa(gateway, stack):
+    conv = say(gateway, "what is the reflection period", language="en")["conversation_id"]
+    assert any(e["event"] == "user" for e in stack_tracker(stack, conv)["events"])
+    reply = say(gateway, "DELETE", conversation_id=conv)
+    assert reply["conversation_id"] is None
+    assert reply["messages"][0]["response"] == "utter_conversation_deleted"
+    events = stack_tracker(stack, conv)["events"]
+    assert not any(e["event"] in ("user", "bot") for e in events)
+    db = Database(stack.settings.database_url)
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Message)
+                        .where(Message.conversation_id == conv)) == 0
+    db.dispose()

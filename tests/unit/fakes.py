@@ -20,12 +20,17 @@ class FakeRasa:
     reply: str = "utter_greet"
     is_down: bool = False
     delay: float = 0.0
+    emergency_confidence: float = 0.0
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.is_down:
             raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/status":
             return httpx.Response(200, json={"model_file": "rightsline.tar.gz"})
+        if request.method == "GET" and request.url.path.endswith("/tracker"):
+            return httpx.Response(200, json={"latest_message": {"intent_ranking": [
+                {"name": self.reply, "confidence": 1 - self.emergency_confidence},
+                {"name": "emergency_danger", "confidence": self.emergency_confidence}]}})
         if request.method == "PUT" and request.url.path.endswith("/tracker/events"):
             self.erased.append(request.url.path.split("/")[2])
             return httpx.Response(200, json={})

@@ -243,3 +243,14 @@ def test_an_ordinary_question_gets_no_emergency_text(app_env, rasa):
     rasa.reply = "utter_housing"
     body = client.post(URL, json={"text": "can you help me find housing", "language": "en"}).json()
     assert [m["response"] for m in body["messages"]] == ["utter_housing"]
+
+
+def test_fair_nlu_confidence_in_danger_puts_the_emergency_answer_first(app_env, rasa):
+    client, _ = app_env
+    rasa.reply = "utter_default"
+    rasa.emergency_confidence = 0.15
+    body = client.post(URL, json={"text": "il défonce la porte", "language": "fr"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_default"]
+    rasa.emergency_confidence = 0.05
+    body = client.post(URL, json={"text": "quel temps fait-il", "language": "fr"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_default"]
