@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from gateway.config import Settings, get_settings
 from gateway.conversations.turn import TurnContext
 from gateway.db import Database
 from gateway.language.detect import LanguageDetector
+from gateway.escalation.notify import PersonNotifier
+from gateway.escalation.router import router as escalation_router
+from gateway.escalation.service import EscalationPolicy, Escalations
 from gateway.health.router import router as health_router
 from gateway.log_config import configure_logging
 from gateway.nlg.router import router as nlg_router
@@ -85,7 +89,9 @@ def create_app(
     async def lifespan(app: FastAPI):  # noqa: ANN202
         if start_outbox_worker:
             app.state.outbox_worker.start(settings.outbox_poll_seconds)
+            app.state.escalations.start(settings.escalation_poll_seconds)
         yield
+        app.state.escalations.stop()
         app.state.outbox_worker.stop()
         app.state.sms.executor.shutdown(wait=False, cancel_futures=False)
         app.state.rasa.close()
@@ -114,7 +120,15 @@ def create_app(
 
     vault = NumberVault(settings.sender_hash_key.get_secret_value(),
                         settings.encryption_key.get_secret_value())
-    app.state.sms = SmsContext(turn=app.state.turn_context, settings=settings, vault=vault)
+    app.state.escalations = Escalations(
+        db=app.state.db, vault=vault,
+        policy=EscalationPolicy(
+            ack_timeout=timedelta(minutes=settings.escalation_ack_timeout_minutes),
+            fallback_pager=settings.escalation_fallback_pager),
+        notify_person=PersonNotifier(app.state.catalog, settings.default_language),
+    )
+    app.state.sms = SmsContext(turn=app.state.turn_context, settings=settings, vault=vault,
+                               escalations=app.state.escalations)
     app.state.outbox_worker = OutboxWorker(
         db=app.state.db, sender=sms_sender or make_sms_sender(settings), vault=vault,
         status_callback_url=None if settings.is_sms_simulated
@@ -133,6 +147,7 @@ def create_app(
     app.include_router(nlg_router)
     app.include_router(webchat_router)
     app.include_router(sms_router)
+    app.include_router(escalation_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

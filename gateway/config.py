@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     retention_days: int = Field(default=30, ge=1)
 
+    # --- escalation ---
+    escalation_ack_timeout_minutes: int = Field(default=10, ge=1)
+    escalation_fallback_pager: str | None = None  # national fallback contact's number
+    escalation_poll_seconds: float = 5.0
+
     @property
     def is_sms_simulated(self) -> bool:
         """No Twilio account configured: record what would be sent instead of sending."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.config import Settings
 from gateway.conversations import service as conversations
 from gateway.conversations.danger import signals_danger
+from gateway.escalation.service import Escalations
 from gateway.conversations.turn import TurnContext, TurnResult, take_turn
 from gateway.models import Conversation, Message, utcnow
 from gateway.sms import outbox
@@ -37,6 +38,7 @@ class SmsContext:
     turn: TurnContext
     settings: Settings
     vault: NumberVault
+    escalations: Escalations | None = None
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, "sms-turn"))
 
     def form(self, name: str, lang: str) -> str:
@@ -100,6 +102,12 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
         if _is_duplicate(s, message_sid):
             log.info("duplicate delivery of an inbound sms ignored")
             return []
+        if sms.escalations is not None:
+            # A coordinator answering a page ("ACK K7Q2X3") is not a person seeking help.
+            staff_reply = sms.escalations.acknowledge_by_sms(
+                s, sender_hash=sms.vault.sender_hash(number), text=body)
+            if staff_reply is not None:
+                return [staff_reply]
         conversation = _find_or_open(s, sms, number, to)
         conversation_id, lang = conversation.id, conversation.language or sms.turn.default_language
         since = utcnow() - timedelta(seconds=settings.rate_limit_window_seconds)

@@ -355,3 +355,25 @@ def test_danger_is_never_rate_limited(sqlite_url, rasa):
         post_signed(client, inbound_params(NUMBER, "", "hej igen"))  # the one notice
         replies = texts(post_signed(client, inbound_params(NUMBER, "", "hjälp mig, han slår mig")))
     assert replies and "112" in replies[0]
+
+
+def test_a_coordinator_acknowledges_a_page_by_sms(env):
+    from gateway.escalation.models import Escalation, Region, StaffUser
+    from gateway.escalation.service import request_escalation
+
+    client, db, app = env
+    pager = "+46701112233"
+    vault = app.state.sms.vault
+    with db.session() as s:
+        s.add(Region(code="vast", name="Väst"))
+        s.add(StaffUser(username="anna", name="Anna", role="coordinator", region_code="vast",
+                        pager_encrypted=vault.encrypt(pager), pager_hash=vault.sender_hash(pager)))
+        s.flush()
+        ref = request_escalation(s, conversation_id=None, region_code="vast", urgency="normal",
+                                 reason="request_human", may_contact=False, now=utcnow()).reference
+        s.scalar(sa.select(Escalation)).state = "notified"
+    [reply] = texts(post_signed(client, inbound_params(pager, "", f"ACK {ref}")))
+    assert "acknowledged" in reply
+    with db.session() as s:
+        assert s.scalar(sa.select(Escalation.state)) == "acknowledged"
+        assert s.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 0

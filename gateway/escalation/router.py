@@ -1,0 +1,53 @@
+"""The gateway's internal API for the action server: start an escalation (never the DB)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+from gateway.conversations.service import UnknownConversation, get_conversation
+from gateway.deps import DatabaseDep, InternalAuth
+from gateway.escalation.regions import find_region
+from gateway.escalation.service import Escalations, request_escalation
+
+router = APIRouter(prefix="/internal", dependencies=[InternalAuth])
+
+
+def get_escalations(request: Request) -> Escalations:
+    return request.app.state.escalations
+
+
+EscalationsDep = Annotated[Escalations, Depends(get_escalations)]
+
+
+class EscalationIn(BaseModel):
+    conversation_id: str = Field(min_length=16, max_length=64)
+    place: str | None = Field(default=None, max_length=100)  # what the person said
+    region_code: str | None = Field(default=None, max_length=16)  # e.g. from a QR source
+    urgency: Literal["danger", "normal"] = "normal"
+    reason: Literal["request_human", "emergency_danger"] = "request_human"
+    may_contact: bool
+
+
+class EscalationOut(BaseModel):
+    reference: str
+    region_code: str | None
+    state: str
+
+
+@router.post("/escalations", response_model=EscalationOut, status_code=status.HTTP_201_CREATED)
+def start_escalation(body: EscalationIn, db: DatabaseDep, escalations: EscalationsDep) -> EscalationOut:
+    with db.session() as s:
+        try:
+            get_conversation(s, body.conversation_id)
+        except UnknownConversation:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown conversation") from None
+        region = body.region_code or (find_region(s, body.place) if body.place else None)
+        escalation = request_escalation(
+            s, conversation_id=body.conversation_id, region_code=region, urgency=body.urgency,
+            reason=body.reason, may_contact=body.may_contact, now=escalations.clock(),
+        )
+        return EscalationOut(reference=escalation.reference, region_code=region,
+                             state=escalation.state)

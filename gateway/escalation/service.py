@@ -1,0 +1,217 @@
+"""Escalations: the row is committed first, then timed steps page the on-call coordinator,
+the backup, then the fallback, each step exactly once (a conditional UPDATE claims it inside
+the same transaction that writes the page to the SMS outbox and the audit event)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gateway.db import Database
+from gateway.escalation.models import AuditEvent, Escalation, StaffUser
+from gateway.escalation.rota import on_call
+from gateway.models import Conversation, utcnow
+from gateway.sms import outbox
+from gateway.sms.privacy import NumberVault
+
+log = logging.getLogger(__name__)
+ACTIVE_STATES = ("requested", "notified")
+OUTCOMES = frozenset({"referred_social_services", "referred_police", "referred_ngo",
+                      "information_given", "no_contact", "duplicate", "other"})
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+Clock = Callable[[], datetime]
+
+
+class EscalationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    ack_timeout: timedelta = timedelta(minutes=10)
+    fallback_pager: str | None = None  # a national fallback contact's number, if configured
+
+
+def audit(session: Session, *, actor: str, action: str, escalation_id: int | None = None,
+          detail: str | None = None, now: datetime | None = None) -> None:
+    session.add(AuditEvent(actor=actor, action=action, escalation_id=escalation_id,
+                           detail=detail, at=now or utcnow()))
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(6))
+
+
+def request_escalation(
+    session: Session, *, conversation_id: str | None, region_code: str | None, urgency: str,
+    reason: str, may_contact: bool, now: datetime,
+) -> Escalation:
+    """Write the escalation; its first step (paging) is due at once and done by a worker
+    after this transaction commits."""
+    escalation = Escalation(
+        reference=new_reference(), conversation_id=conversation_id, region_code=region_code,
+        urgency=urgency, reason=reason, may_contact=may_contact, state="requested", step="none",
+        step_due_at=now, created_at=now, updated_at=now,
+    )
+    session.add(escalation)
+    session.flush()
+    audit(session, actor="person", action="requested", escalation_id=escalation.id,
+          detail=f"region={region_code} urgency={urgency} may_contact={may_contact}", now=now)
+    return escalation
+
+
+def page_text(escalation: Escalation) -> str:
+    # No personal data in a page: a reference, the region, the urgency, how to acknowledge.
+    urgency = "URGENT (danger)" if escalation.urgency == "danger" else "normal"
+    return (f"Rightsline: new request {escalation.reference}, region {escalation.region_code or '?'}, "
+            f"{urgency}. Reply ACK {escalation.reference} or open the console.")
+
+
+class Escalations:
+    def __init__(self, *, db: Database, vault: NumberVault, policy: EscalationPolicy,
+                 clock: Clock = utcnow,
+                 notify_person: Callable[[Session, Escalation, str], None] | None = None) -> None:
+        self.db = db
+        self.vault = vault
+        self.policy = policy
+        self.clock = clock
+        self.notify_person = notify_person or (lambda session, escalation, event: None)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- timed steps ------------------------------------------------------------------
+    def run_due_steps(self) -> int:
+        now = self.clock()
+        with self.db.session() as s:
+            due = s.execute(
+                select(Escalation.id, Escalation.step_due_at)
+                .where(Escalation.state.in_(ACTIVE_STATES), Escalation.step_due_at <= now)
+                .order_by(Escalation.step_due_at).limit(20)
+            ).all()
+        done = 0
+        for escalation_id, seen_due_at in due:
+            with self.db.session() as s:
+                claimed = s.execute(
+                    update(Escalation)
+                    .where(Escalation.id == escalation_id, Escalation.step_due_at == seen_due_at,
+                           Escalation.state.in_(ACTIVE_STATES))
+                    .values(step_due_at=None, updated_at=now)
+                ).rowcount == 1
+                if not claimed:
+                    continue  # another worker did this step
+                self._advance(s, s.get(Escalation, escalation_id), now)
+                done += 1
+        return done
+
+    def _advance(self, s: Session, escalation: Escalation, now: datetime) -> None:
+        if escalation.step == "none":
+            target = on_call(s, escalation.region_code, "primary", now) if escalation.region_code else None
+            if target:
+                return self._page(s, escalation, target, "primary", now)
+            audit(s, actor="system", action="no_primary_on_call", escalation_id=escalation.id, now=now)
+        else:
+            audit(s, actor="system", action="timed_out", escalation_id=escalation.id,
+                  detail=f"step={escalation.step}", now=now)
+        if escalation.step in ("none", "primary"):
+            backup = on_call(s, escalation.region_code, "backup", now) if escalation.region_code else None
+            if backup and backup.id != escalation.paged_staff_id:
+                return self._page(s, escalation, backup, "backup", now)
+        self._fallback(s, escalation, now)
+
+    def _page(self, s: Session, escalation: Escalation, staff: StaffUser, step: str,
+              now: datetime) -> None:
+        outbox.enqueue(s, conversation_id=None, to_encrypted=staff.pager_encrypted,
+                       body=page_text(escalation))
+        escalation.state, escalation.step, escalation.paged_staff_id = "notified", step, staff.id
+        escalation.step_due_at = now + self.policy.ack_timeout
+        audit(s, actor="system", action=f"paged_{step}", escalation_id=escalation.id,
+              detail=f"staff={staff.id}", now=now)
+        self.notify_person(s, escalation, f"paged_{step}")
+
+    def _fallback(self, s: Session, escalation: Escalation, now: datetime) -> None:
+        escalation.state, escalation.step, escalation.step_due_at = "fallback", "fallback", None
+        if self.policy.fallback_pager:
+            outbox.enqueue(s, conversation_id=None, body=page_text(escalation),
+                           to_encrypted=self.vault.encrypt(self.policy.fallback_pager))
+        audit(s, actor="system", action="fallback", escalation_id=escalation.id,
+              detail="fallback contact paged" if self.policy.fallback_pager else "no fallback contact",
+              now=now)
+        self.notify_person(s, escalation, "fallback")
+
+    # --- coordinators' actions --------------------------------------------------------
+    def acknowledge(self, s: Session, *, reference: str, staff: StaffUser) -> Escalation:
+        now = self.clock()
+        escalation = s.scalar(select(Escalation).where(Escalation.reference == reference.upper()))
+        if escalation is None:
+            raise EscalationError("unknown reference")
+        if staff.role != "admin" and staff.region_code != escalation.region_code:
+            raise EscalationError("this request belongs to another region")
+        if escalation.state in ("acknowledged", "closed"):
+            raise EscalationError(f"already {escalation.state}")
+        escalation.state, escalation.step_due_at = "acknowledged", None
+        escalation.acknowledged_by, escalation.acknowledged_at = staff.id, now
+        escalation.updated_at = now
+        audit(s, actor=f"staff:{staff.id}", action="acknowledged", escalation_id=escalation.id,
+              now=now)
+        self.notify_person(s, escalation, "acknowledged")
+        return escalation
+
+    def close(self, s: Session, *, escalation_id: int, staff: StaffUser, outcome: str) -> Escalation:
+        if outcome not in OUTCOMES:
+            raise EscalationError(f"unknown outcome; one of {sorted(OUTCOMES)}")
+        now = self.clock()
+        escalation = s.get(Escalation, escalation_id)
+        if escalation is None or escalation.state == "closed":
+            raise EscalationError("no open request with that id")
+        if staff.role != "admin" and staff.region_code != escalation.region_code:
+            raise EscalationError("this request belongs to another region")
+        escalation.state, escalation.step_due_at, escalation.outcome = "closed", None, outcome
+        escalation.closed_at = escalation.updated_at = now
+        audit(s, actor=f"staff:{staff.id}", action="closed", escalation_id=escalation.id,
+              detail=f"outcome={outcome}", now=now)
+        self.notify_person(s, escalation, "closed")
+        return escalation
+
+    def acknowledge_by_sms(self, s: Session, *, sender_hash: str, text: str) -> str | None:
+        """A coordinator's "ACK <reference>" from their pager. None if the sender is not staff."""
+        staff = s.scalar(select(StaffUser).where(StaffUser.pager_hash == sender_hash,
+                                                 StaffUser.is_active.is_(True)))
+        if staff is None:
+            return None
+        words = text.strip().split()
+        if len(words) != 2 or words[0].upper() not in ("ACK", "OK"):
+            return "Rightsline: reply ACK <reference> to acknowledge a request."
+        try:
+            escalation = self.acknowledge(s, reference=words[1], staff=staff)
+        except EscalationError as exc:
+            return f"Rightsline: {words[1].upper()}: {exc}."
+        return f"Rightsline: {escalation.reference} acknowledged. Open the console to reply."
+
+    # --- background thread ------------------------------------------------------------
+    def start(self, poll_seconds: float) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.run_due_steps()
+                except Exception:
+                    log.exception("escalation worker error")
+                self._stop.wait(poll_seconds)
+
+        self._thread = threading.Thread(target=loop, name="escalation-steps", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+
+def conversation_of(s: Session, escalation: Escalation) -> Conversation | None:
+    return s.get(Conversation, escalation.conversation_id) if escalation.conversation_id else None
