@@ -20,7 +20,8 @@ import httpx
 from pydantic import SecretStr
 
 from gateway.config import REPO_ROOT, Settings
-from gateway.db import upgrade_database
+from gateway.db import Database, upgrade_database
+from gateway.escalation.regions import sync_regions
 
 RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
 GATEWAY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -82,6 +83,8 @@ class Stack:
                 # read by bot/endpoints.yml
                 "RIGHTSLINE_NLG_URL": f"{s.gateway_url}/nlg",
                 "RIGHTSLINE_ACTIONS_URL": f"{s.actions_url}/webhook",
+                # the action server calls the gateway's internal API (never the database)
+                "RIGHTSLINE_GATEWAY_INTERNAL_URL": s.gateway_url,
                 # Rasa / rasa_sdk / TensorFlow: quiet, offline, loopback only
                 "SANIC_HOST": s.actions_host,
                 "RASA_TELEMETRY_ENABLED": "false",
@@ -107,6 +110,10 @@ class Stack:
         if not self.model.exists():
             raise StackError(f"no trained model at {self.model}: run `make model`")
         upgrade_database(s.database_url)
+        database = Database(s.database_url)
+        with database.session() as session:
+            sync_regions(session)
+        database.dispose()
         self._spawn("actions", [str(RASA_BIN), "run", "actions", "--actions", "actions",
                                 "--port", str(s.actions_port)])
         self._spawn("rasa", [str(RASA_BIN), "run", "--enable-api",

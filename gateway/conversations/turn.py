@@ -31,6 +31,9 @@ GATEWAY_RESPONSES = frozenset({
     # SMS line (gateway.sms) and discreet numbers (gateway.nlg)
     "utter_sms_stopped", "utter_sms_started", "utter_sms_help", "utter_sms_text_only",
     "utter_rate_limited", "utter_greet_discreet",
+    # escalation status (gateway.escalation.notify)
+    "utter_handoff_paged", "utter_handoff_backup", "utter_handoff_fallback",
+    "utter_handoff_acknowledged", "utter_handoff_closed",
 })
 
 

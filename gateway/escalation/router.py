@@ -49,5 +49,8 @@ def start_escalation(body: EscalationIn, db: DatabaseDep, escalations: Escalatio
             s, conversation_id=body.conversation_id, region_code=region, urgency=body.urgency,
             reason=body.reason, may_contact=body.may_contact, now=escalations.clock(),
         )
-        return EscalationOut(reference=escalation.reference, region_code=region,
-                             state=escalation.state)
+        escalation_id, reference = escalation.id, escalation.reference
+    # Committed: now page at once, so the person hears in this turn what happened (if this
+    # fails, the worker does the step later and tells them then).
+    state = escalations.run_first_step_now(escalation_id) or "requested"
+    return EscalationOut(reference=reference, region_code=region, state=state)

@@ -95,26 +95,38 @@ class Escalations:
                 .where(Escalation.state.in_(ACTIVE_STATES), Escalation.step_due_at <= now)
                 .order_by(Escalation.step_due_at).limit(20)
             ).all()
-        done = 0
-        for escalation_id, seen_due_at in due:
-            with self.db.session() as s:
-                claimed = s.execute(
-                    update(Escalation)
-                    .where(Escalation.id == escalation_id, Escalation.step_due_at == seen_due_at,
-                           Escalation.state.in_(ACTIVE_STATES))
-                    .values(step_due_at=None, updated_at=now)
-                ).rowcount == 1
-                if not claimed:
-                    continue  # another worker did this step
-                self._advance(s, s.get(Escalation, escalation_id), now)
-                done += 1
-        return done
+        return sum(self._run_step(escalation_id, seen, now) is not None for escalation_id, seen in due)
 
-    def _advance(self, s: Session, escalation: Escalation, now: datetime) -> None:
+    def run_first_step_now(self, escalation_id: int) -> str | None:
+        """Page at once (the person is waiting for the answer in this turn), without the
+        status message: the caller tells the person. Returns the new state, or None when
+        another worker already took the step."""
+        with self.db.session() as s:
+            due = s.scalar(select(Escalation.step_due_at).where(Escalation.id == escalation_id))
+        if due is None:
+            return None
+        return self._run_step(escalation_id, due, self.clock(), notify=False)
+
+    def _run_step(self, escalation_id: int, seen_due_at: datetime, now: datetime, *,
+                  notify: bool = True) -> str | None:
+        with self.db.session() as s:
+            claimed = s.execute(
+                update(Escalation)
+                .where(Escalation.id == escalation_id, Escalation.step_due_at == seen_due_at,
+                       Escalation.state.in_(ACTIVE_STATES))
+                .values(step_due_at=None, updated_at=now)
+            ).rowcount == 1
+            if not claimed:
+                return None  # another worker did this step
+            escalation = s.get(Escalation, escalation_id)
+            self._advance(s, escalation, now, notify=notify)
+            return escalation.state
+
+    def _advance(self, s: Session, escalation: Escalation, now: datetime, *, notify: bool) -> None:
         if escalation.step == "none":
             target = on_call(s, escalation.region_code, "primary", now) if escalation.region_code else None
             if target:
-                return self._page(s, escalation, target, "primary", now)
+                return self._page(s, escalation, target, "primary", now, notify)
             audit(s, actor="system", action="no_primary_on_call", escalation_id=escalation.id, now=now)
         else:
             audit(s, actor="system", action="timed_out", escalation_id=escalation.id,
@@ -122,20 +134,21 @@ class Escalations:
         if escalation.step in ("none", "primary"):
             backup = on_call(s, escalation.region_code, "backup", now) if escalation.region_code else None
             if backup and backup.id != escalation.paged_staff_id:
-                return self._page(s, escalation, backup, "backup", now)
-        self._fallback(s, escalation, now)
+                return self._page(s, escalation, backup, "backup", now, notify)
+        self._fallback(s, escalation, now, notify)
 
     def _page(self, s: Session, escalation: Escalation, staff: StaffUser, step: str,
-              now: datetime) -> None:
+              now: datetime, notify: bool) -> None:
         outbox.enqueue(s, conversation_id=None, to_encrypted=staff.pager_encrypted,
                        body=page_text(escalation))
         escalation.state, escalation.step, escalation.paged_staff_id = "notified", step, staff.id
         escalation.step_due_at = now + self.policy.ack_timeout
         audit(s, actor="system", action=f"paged_{step}", escalation_id=escalation.id,
               detail=f"staff={staff.id}", now=now)
-        self.notify_person(s, escalation, f"paged_{step}")
+        if notify:
+            self.notify_person(s, escalation, f"paged_{step}")
 
-    def _fallback(self, s: Session, escalation: Escalation, now: datetime) -> None:
+    def _fallback(self, s: Session, escalation: Escalation, now: datetime, notify: bool) -> None:
         escalation.state, escalation.step, escalation.step_due_at = "fallback", "fallback", None
         if self.policy.fallback_pager:
             outbox.enqueue(s, conversation_id=None, body=page_text(escalation),
@@ -143,7 +156,8 @@ class Escalations:
         audit(s, actor="system", action="fallback", escalation_id=escalation.id,
               detail="fallback contact paged" if self.policy.fallback_pager else "no fallback contact",
               now=now)
-        self.notify_person(s, escalation, "fallback")
+        if notify:
+            self.notify_person(s, escalation, "fallback")
 
     # --- coordinators' actions --------------------------------------------------------
     def acknowledge(self, s: Session, *, reference: str, staff: StaffUser) -> Escalation:

@@ -1,0 +1,65 @@
+"""Asking for a person: the consent form's rules and the call to the gateway's internal API."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import requests
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+log = logging.getLogger(__name__)
+HANDOFF_SLOTS = ("handoff_confirmed", "handoff_may_contact", "handoff_place")
+# What the person hears in this turn, by the state the first step left the request in.
+STATE_RESPONSES = {"notified": "utter_handoff_paged", "fallback": "utter_handoff_fallback",
+                   "requested": "utter_handoff_paged"}
+
+
+class ValidateHandoffForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_handoff_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: dict[str, Any]) -> list[str]:
+        # "No" to the first question ends the form: nothing else is asked, nothing is sent.
+        if tracker.get_slot("handoff_confirmed") is False:
+            return ["handoff_confirmed"]
+        return domain_slots
+
+    def validate_handoff_place(self, value: Any, dispatcher: CollectingDispatcher,
+                               tracker: Tracker, domain: dict[str, Any]) -> dict[str, Any]:
+        text = str(value or "").strip()
+        return {"handoff_place": text[:100] or None}
+
+
+class ActionRequestHandoff(Action):
+    def name(self) -> str:
+        return "action_request_handoff"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[dict[str, Any]]:
+        reset = [SlotSet(slot, None) for slot in HANDOFF_SLOTS]
+        if not tracker.get_slot("handoff_confirmed"):
+            dispatcher.utter_message(response="utter_handoff_cancelled")
+            return reset
+        try:
+            resp = requests.post(
+                os.environ["RIGHTSLINE_GATEWAY_INTERNAL_URL"] + "/internal/escalations",
+                headers={"Authorization": f"Bearer {os.environ['RIGHTSLINE_INTERNAL_TOKEN']}"},
+                json={"conversation_id": tracker.sender_id,
+                      "place": tracker.get_slot("handoff_place"),
+                      "may_contact": bool(tracker.get_slot("handoff_may_contact")),
+                      "reason": "request_human", "urgency": "normal"},
+                timeout=5,
+            )
+            resp.raise_for_status()
+            state = resp.json()["state"]
+        except (requests.RequestException, KeyError, ValueError) as exc:
+            log.warning("could not start an escalation: %s", type(exc).__name__)
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return reset
+        dispatcher.utter_message(response=STATE_RESPONSES.get(state, "utter_handoff_paged"))
+        return reset
