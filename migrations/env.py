@@ -5,6 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from gateway.db import make_engine, normalise_url
+from gateway.console import models as _console_models  # noqa: F401  (registers tables)
 from gateway.escalation import models as _escalation_models  # noqa: F401  (registers tables)
 from gateway.models import Base
 

@@ -70,6 +70,24 @@ def list_messages(session: Session, conversation_id: str) -> Sequence[Message]:
     ).all()
 
 
+def is_with_coordinator(session: Session, conversation_id: str) -> bool:
+    """A coordinator has acknowledged an escalation of this conversation and not closed it."""
+    from gateway.escalation.models import Escalation  # the escalation slice builds on this one
+
+    return session.scalar(
+        select(Escalation.id).where(Escalation.conversation_id == conversation_id,
+                                    Escalation.state == "acknowledged").limit(1)
+    ) is not None
+
+
+def messages_after(session: Session, conversation_id: str, after_id: int) -> Sequence[Message]:
+    return session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id,
+                              Message.direction == "outbound", Message.id > after_id)
+        .order_by(Message.id)
+    ).all()
+
+
 def delete_conversation(session: Session, conversation_id: str) -> bool:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:

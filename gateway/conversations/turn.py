@@ -114,6 +114,7 @@ def take_turn(
         )
         conversation_id = conversation.id
         source = conversation.source
+        with_coordinator = service.is_with_coordinator(s, conversation_id)
     lang = decision.language
 
     is_degraded = False
@@ -121,7 +122,11 @@ def take_turn(
         erase_conversation(ctx, conversation_id)
         messages = fixed_messages(ctx.catalog, [("utter_conversation_deleted", lang)], channel)
         return TurnResult(None, lang, messages)
-    if keyword and keyword.kind == "menu":
+    if with_coordinator and not keyword:
+        # A coordinator has the conversation: the message is theirs to answer, not the bot's,
+        # except that danger still gets the 112 answer at once.
+        messages = danger_first(ctx, conversation_id, text, lang, channel, [], asked_rasa=False)
+    elif keyword and keyword.kind == "menu":
         messages = fixed_messages(ctx.catalog, [("utter_language_menu", lang)], channel)
     elif keyword and keyword.kind == "choose_language" and not decision.unsupported_choice:
         messages = fixed_messages(ctx.catalog, [("utter_greet", lang)], channel)

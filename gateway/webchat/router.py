@@ -2,14 +2,22 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.conversations.service import UnknownConversation
+from gateway.conversations.service import UnknownConversation, get_conversation, messages_after
 from gateway.conversations.turn import fixed_messages, take_turn
-from gateway.deps import TurnContextDep
-from gateway.webchat.schemas import BotMessageOut, WebchatMessageIn, WebchatReply
+from gateway.deps import DatabaseDep, TurnContextDep
+from gateway.webchat.schemas import (
+    BotMessageOut,
+    LaterMessageOut,
+    LaterMessages,
+    WebchatMessageIn,
+    WebchatReply,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/webchat")
@@ -49,3 +57,22 @@ def post_message(body: WebchatMessageIn, ctx: TurnContextDep):  # noqa: ANN201
         )
     return WebchatReply(conversation_id=result.conversation_id, language=result.language,
                         messages=_out(result.messages))
+
+
+@router.get("/conversations/{conversation_id}/messages", response_model=LaterMessages)
+def later_messages(
+    conversation_id: Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    db: DatabaseDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> LaterMessages:
+    """For the page to poll (the conversation id is the secret): what was said to the person
+    after message `after`."""
+    with db.session() as s:
+        try:
+            get_conversation(s, conversation_id)
+        except UnknownConversation:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown conversation_id") from None
+        rows = messages_after(s, conversation_id, after)
+        return LaterMessages(messages=[
+            LaterMessageOut(id=m.id, text=m.text, response=m.response_name,
+                            machine_translated=m.is_machine_translated) for m in rows])

@@ -49,3 +49,13 @@ class WebchatReply(BaseModel):
     conversation_id: str | None  # null after the person erased the conversation
     language: str
     messages: list[BotMessageOut]
+
+
+class LaterMessageOut(BotMessageOut):
+    id: int
+
+
+class LaterMessages(BaseModel):
+    """Messages that arrived after `after` (a coordinator's reply, an escalation status)."""
+
+    messages: list[LaterMessageOut]

@@ -254,3 +254,43 @@ def test_fair_nlu_confidence_in_danger_puts_the_emergency_answer_first(app_env, 
     rasa.emergency_confidence = 0.05
     body = client.post(URL, json={"text": "quel temps fait-il", "language": "fr"}).json()
     assert [m["response"] for m in body["messages"]] == ["utter_default"]
+
+
+def test_while_a_coordinator_has_the_conversation_the_bot_stays_out_but_danger_still_gets_112(app_env, rasa):
+    from gateway.escalation.models import Region
+    from gateway.escalation.service import request_escalation
+    from gateway.models import utcnow
+
+    client, db = app_env
+    conv = client.post(URL, json={"text": "hej", "language": "sv"}).json()["conversation_id"]
+    with db.session() as s:
+        s.add(Region(code="vast", name="Väst"))
+        s.flush()
+        request_escalation(s, conversation_id=conv, region_code="vast", urgency="normal",
+                           reason="request_human", may_contact=True, now=utcnow()).state = "acknowledged"
+    sent_before = len(rasa.received)
+    quiet = client.post(URL, json={"text": "när kommer du?", "conversation_id": conv}).json()
+    assert quiet["messages"] == []
+    danger = client.post(URL, json={"text": "hjälp mig, han slår mig", "conversation_id": conv}).json()
+    assert [m["response"] for m in danger["messages"]] == ["utter_emergency"]
+    assert len(rasa.received) == sent_before
+    assert ("inbound", "när kommer du?") in stored(db)
+
+
+def test_the_page_can_fetch_messages_that_arrived_later(app_env):
+    from gateway.conversations import service
+
+    client, db = app_env
+    first = client.post(URL, json={"text": "hej", "language": "sv"}).json()
+    conv = first["conversation_id"]
+    seen = client.get(f"/api/webchat/conversations/{conv}/messages").json()["messages"]
+    last_id = seen[-1]["id"]
+    with db.session() as s:
+        service.record_message(s, service.get_conversation(s, conv), direction="outbound",
+                               text="[sv] Hej, jag heter Anna", language="sv",
+                               response_name="coordinator_reply", is_machine_translated=True)
+    later = client.get(f"/api/webchat/conversations/{conv}/messages", params={"after": last_id}).json()
+    assert later["messages"] == [{"id": last_id + 1, "text": "[sv] Hej, jag heter Anna",
+                                  "response": "coordinator_reply", "machine_translated": True}]
+    assert client.get(f"/api/webchat/conversations/{'A' * 32}/messages").status_code == 404
+    assert client.get(f"/api/webchat/conversations/{conv}/messages", params={"after": -1}).status_code == 422

@@ -1,0 +1,1 @@
+"""The coordinator console: server-rendered pages, no JavaScript, no third-party assets."""
