@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gateway.background import PeriodicWorker
 from gateway.db import Database
 from gateway.escalation.models import AuditEvent, Escalation, StaffUser
 from gateway.escalation.rota import on_call
@@ -83,8 +83,7 @@ class Escalations:
         self.policy = policy
         self.clock = clock
         self.notify_person = notify_person or (lambda session, escalation, event: None)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PeriodicWorker("escalation-steps", self.run_due_steps)
 
     # --- timed steps ------------------------------------------------------------------
     def run_due_steps(self) -> int:
@@ -210,21 +209,10 @@ class Escalations:
 
     # --- background thread ------------------------------------------------------------
     def start(self, poll_seconds: float) -> None:
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.run_due_steps()
-                except Exception:
-                    log.exception("escalation worker error")
-                self._stop.wait(poll_seconds)
-
-        self._thread = threading.Thread(target=loop, name="escalation-steps", daemon=True)
-        self._thread.start()
+        self._worker.start(poll_seconds)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        self._worker.stop()
 
 
 def conversation_of(s: Session, escalation: Escalation) -> Conversation | None:

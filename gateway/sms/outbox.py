@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from gateway.background import PeriodicWorker
 from gateway.db import Database
 from gateway.models import Conversation, OutboxMessage, utcnow
 from gateway.sms.privacy import NumberVault
@@ -49,8 +49,7 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.clock = clock
         self.batch_size = batch_size
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PeriodicWorker("sms-outbox", self.run_once)
 
     # --- claiming -------------------------------------------------------------------
     def claim(self) -> list[tuple[int, str]]:
@@ -126,23 +125,10 @@ class OutboxWorker:
 
     # --- background thread ------------------------------------------------------------
     def start(self, poll_seconds: float) -> None:
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    sent = self.run_once()
-                except Exception:  # keep the worker alive; the rows stay in the outbox
-                    log.exception("outbox worker error")
-                    sent = 0
-                if not sent:
-                    self._stop.wait(poll_seconds)
-
-        self._thread = threading.Thread(target=loop, name="sms-outbox", daemon=True)
-        self._thread.start()
+        self._worker.start(poll_seconds)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        self._worker.stop()
 
 
 def record_status(session: Session, *, twilio_sid: str, status: str) -> bool:

@@ -12,8 +12,8 @@ from gateway.db import Database
 from gateway.escalation.models import AuditEvent, Escalation, OnCallShift, StaffUser
 from gateway.models import OutboxMessage, utcnow
 from gateway.sms.privacy import NumberVault
+from tests.e2e.test_webchat_e2e import say
 
-URL = "/api/webchat/messages"
 PAGER = "+46701234000"
 
 
@@ -40,14 +40,7 @@ def vast_on_call(stack, db) -> NumberVault:
 
 
 def turn(gateway, text, conversation_id=None, language=None) -> tuple[str, list[str]]:
-    body = {"text": text}
-    if conversation_id:
-        body["conversation_id"] = conversation_id
-    if language:
-        body["language"] = language
-    resp = gateway.post(URL, json=body)
-    assert resp.status_code == 200, resp.text
-    data = resp.json()
+    data = say(gateway, text, conversation_id, language)
     return data["conversation_id"], [m["response"] for m in data["messages"]]
 
 
