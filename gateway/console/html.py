@@ -32,7 +32,8 @@ def post_form(action: str, csrf: str, inner: str, button: str, css_class: str = 
 
 def select(name: str, options: list[tuple[str, str]], label: str) -> str:
     opts = "".join(f'<option value="{e(v)}">{e(text)}</option>' for v, text in options)
-    return f'<label for="{e(name)}">{e(label)}</label><select id="{e(name)}" name="{e(name)}">{opts}</select>'
+    return (f'<label for="{e(name)}">{e(label)}</label>'
+            f'<select id="{e(name)}" name="{e(name)}">{opts}</select>')
 
 
 def page(title: str, body: str, *, who: str | None = None, csrf: str | None = None,
