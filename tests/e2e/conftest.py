@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
 from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
+from tests.support.tiny_argos import build_tiny_package
 
 TWILIO_TOKEN = LOOPBACK_TWILIO_TOKEN
+
+
+def install_tiny_argos(home: Path, pairs: list[tuple[str, str]]) -> None:
+    """Real Argos packages (tiny, built offline, copying their input) for the line to load."""
+    packages = home.parent / "argos-build"
+    for source, target in pairs:
+        package = build_tiny_package(packages, source, target)
+        subprocess.run([sys.executable, "-m", "translations.mt_cli", "install", str(package)],
+                       env={**os.environ, "RIGHTSLINE_ARGOS_HOME": str(home)}, check=True,
+                       capture_output=True)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
-    line = Stack(settings=loopback_settings(tmp, rasa_timeout_seconds=10), log_dir=tmp / "log")
+    # Polish <-> Swedish, so the console shows a coordinator machine translations.
+    install_tiny_argos(tmp / "argos", [("pl", "sv"), ("sv", "pl")])
+    settings = loopback_settings(tmp, rasa_timeout_seconds=10, argos_home=tmp / "argos")
+    line = Stack(settings=settings, log_dir=tmp / "log")
     try:
         line.start(timeout=420)
         yield line
