@@ -58,6 +58,7 @@ class Catalog:
         contacts: Contacts,
     ) -> None:
         self._entries = entries
+        self._responses = {lang: {name for name, _ in table} for lang, table in entries.items()}
         self.languages = languages
         self.contacts = contacts
 
@@ -91,8 +92,11 @@ class Catalog:
     def raw(self, response: str, lang: str, form: Form) -> str | None:
         return self._entries.get(lang, {}).get((response, form))
 
-    def responses(self, lang: str = "en") -> set[str]:
-        return {response for response, _ in self._entries.get(lang, {})}
+    def responses(self, lang: str = "en") -> frozenset[str]:
+        return frozenset(self._responses.get(lang, ()))
+
+    def has_response(self, name: str) -> bool:
+        return name in self._responses["en"]
 
     def render(self, response: str, lang: str, form: Form) -> str:
         """The text for a response in a language, with contacts filled in.

@@ -63,7 +63,7 @@ async def render_response(
     metadata = (body.tracker.get("latest_message") or {}).get("metadata") or {}
     if metadata.get("discreet"):
         name = DISCREET_VARIANTS.get(name, name)
-    if not catalog.responses("en") >= {name}:
+    if not catalog.has_response(name):
         log.error("no catalog text for response %s", name)
         name = "utter_default"
     is_machine_translated = False

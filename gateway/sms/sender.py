@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,11 +50,11 @@ class TwilioSender:
     ) -> None:
         if not (messaging_service_sid or from_number):
             raise ValueError("set RIGHTSLINE_TWILIO_MESSAGING_SERVICE_SID or _FROM_NUMBER")
-        http_client = None
-        if api_base_url.rstrip("/") != "https://api.twilio.com":
-            http_client = _RebasedHttpClient(api_base_url, timeout)
-        else:
-            http_client = TwilioHttpClient(timeout=timeout)
+        http_client = (
+            TwilioHttpClient(timeout=timeout)
+            if api_base_url.rstrip("/") == "https://api.twilio.com"
+            else _RebasedHttpClient(api_base_url, timeout)
+        )
         self._client = Client(account_sid, auth_token, http_client=http_client)
         self._messaging_service_sid = messaging_service_sid
         self._from = from_number
@@ -81,10 +82,5 @@ class TwilioSender:
 class SimulatedSender:
     """Local simulator mode: nothing leaves the machine; the outbox row records the text."""
 
-    def __init__(self) -> None:
-        self._count = 0
-
     def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
-        import secrets
-
         return SendResult(sid="SIM" + secrets.token_hex(16), status="simulated")
