@@ -73,6 +73,7 @@ test: venv
 bench: venv model
 	$(PY) -m bench.webchat_latency
 	$(PY) -m bench.sms_webhook
+	$(PY) -m bench.escalation_latency
 	$(RASA_ENV) $(RASA_VENV)/bin/python -m bench.nlu_eval
 
 clean:
