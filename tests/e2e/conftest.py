@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
+from tests.support.fake_twilio import FakeTwilio
 from tests.support.tiny_argos import build_tiny_package
 
 TWILIO_TOKEN = LOOPBACK_TWILIO_TOKEN
@@ -27,11 +28,22 @@ def install_tiny_argos(home: Path, pairs: list[tuple[str, str]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def fake_twilio():
+    with FakeTwilio() as twilio:
+        yield twilio
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, fake_twilio):
     tmp = tmp_path_factory.mktemp("stack")
     # Polish <-> Swedish, so the console shows a coordinator machine translations.
     install_tiny_argos(tmp / "argos", [("pl", "sv"), ("sv", "pl")])
-    settings = loopback_settings(tmp, rasa_timeout_seconds=10, argos_home=tmp / "argos")
+    # Real sending through the twilio REST client, to a fake Twilio API on loopback.
+    settings = loopback_settings(
+        tmp, rasa_timeout_seconds=10, argos_home=tmp / "argos",
+        twilio_account_sid="AC" + "e2e0" * 8, twilio_from_number="+46700000000",
+        twilio_api_base_url=fake_twilio.base_url, outbox_poll_seconds=0.2,
+    )
     line = Stack(settings=settings, log_dir=tmp / "log")
     try:
         line.start(timeout=420)

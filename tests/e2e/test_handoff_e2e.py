@@ -4,6 +4,7 @@ the escalation is written and the on-call coordinator of the named region is pag
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import httpx
@@ -50,7 +51,8 @@ def turn(gateway, text, conversation_id=None, language=None) -> tuple[str, list[
     return data["conversation_id"], [m["response"] for m in data["messages"]]
 
 
-def test_a_polish_user_consents_names_goteborg_and_vast_is_paged(gateway, db, vast_on_call):
+def test_a_polish_user_consents_names_goteborg_and_vast_is_paged(gateway, db, vast_on_call,
+                                                                fake_twilio):
     conv, said = turn(gateway, "chcę porozmawiać z człowiekiem", language="pl")
     assert said == ["utter_handoff_explain", "utter_ask_handoff_confirmed"]
     assert turn(gateway, "tak", conv)[1] == ["utter_ask_handoff_may_contact"]
@@ -67,6 +69,14 @@ def test_a_polish_user_consents_names_goteborg_and_vast_is_paged(gateway, db, va
         actions = s.scalars(sa.select(AuditEvent.action)
                             .where(AuditEvent.escalation_id == escalation.id)).all()
         assert actions == ["requested", "paged_primary"]
+    # The gateway's outbox worker sends the page through the twilio REST client: the
+    # coordinator's phone (the fake Twilio API) gets it.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not any(m["To"] == PAGER for m in fake_twilio.created):
+        time.sleep(0.2)
+    [page_sms] = [m for m in fake_twilio.created if m["To"] == PAGER]
+    assert escalation.reference in page_sms["Body"] and page_sms["From"] == "+46700000000"
+    assert page_sms["StatusCallback"].endswith("/sms/twilio/status")
 
 
 def csrf(page: str) -> str:
