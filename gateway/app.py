@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gateway.bot.client import RasaClient
 from gateway.config import Settings, get_settings
+from gateway.console.admin import router as console_admin_router
 from gateway.console.router import router as console_router
 from gateway.conversations.turn import TurnContext
 from gateway.db import Database
@@ -150,6 +151,7 @@ def create_app(
     app.include_router(sms_router)
     app.include_router(escalation_router)
     app.include_router(console_router)
+    app.include_router(console_admin_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
