@@ -7,7 +7,6 @@ decrypted or shown; audit details carry ids and counts only, never numbers or na
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -21,7 +20,13 @@ from gateway.console.auth import SignedIn, page_staff, post_staff
 from gateway.console.html import csrf_field, e, page, post_form
 from gateway.console.models import ConsoleSession
 from gateway.deps import DatabaseDep
-from gateway.escalation.models import Region, RegionArea, StaffUser
+from gateway.escalation.models import (
+    PAGER_NUMBER,
+    STAFF_USERNAME,
+    Region,
+    RegionArea,
+    StaffUser,
+)
 from gateway.escalation.passwords import check_password_strength, hash_password
 from gateway.escalation.rota import (
     POSITIONS,
@@ -37,8 +42,6 @@ from gateway.sms.privacy import NumberVault, normalise_number
 router = APIRouter(prefix="/console/admin", include_in_schema=False)
 
 ADMIN_URL = "/console/admin"
-USERNAME = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
-PAGER = re.compile(r"^\+\d{8,15}$")
 MAX_ROTA_BYTES = 1_000_000
 
 
@@ -189,11 +192,11 @@ def add_coordinator(request: Request, who: AdminPost, db: DatabaseDep,
     username, name = username.strip(), " ".join(name.split())
     number = normalise_number(pager)
     errors: list[str] = []
-    if not USERNAME.match(username):
+    if not STAFF_USERNAME.match(username):
         errors.append("The username must be 2-64 characters: letters, digits, . _ @ -")
     if not name or len(name) > 100:
         errors.append("The name must be 1-100 characters.")
-    if not PAGER.match(number):
+    if not PAGER_NUMBER.match(number):
         # Never echo the number back.
         errors.append("The pager number must be + and 8-15 digits (country code instead of "
                       "the leading 0, e.g. +46…).")
@@ -207,7 +210,7 @@ def add_coordinator(request: Request, who: AdminPost, db: DatabaseDep,
     with db.session() as s:
         if s.get(Region, region) is None:
             errors.append("Choose a known region.")
-        if USERNAME.match(username) and s.scalar(
+        if STAFF_USERNAME.match(username) and s.scalar(
                 select(StaffUser.id).where(StaffUser.username == username)) is not None:
             errors.append("A staff user with that username already exists.")
         shared = bool(not errors and s.scalar(

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
 from gateway.db import Database
-from gateway.escalation.models import Region, StaffUser
+from gateway.escalation.models import PAGER_NUMBER, STAFF_USERNAME, Region, StaffUser
 from gateway.escalation.passwords import check_password_strength, hash_password
 from gateway.escalation.regions import area_key, load_regions, sync_regions
 from gateway.escalation.rota import (
@@ -41,8 +41,6 @@ from gateway.models import utcnow
 from gateway.sms.privacy import NumberVault, normalise_number
 
 PASSWORD_ENV = "RIGHTSLINE_NEW_PASSWORD"
-_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
-_PAGER = re.compile(r"^\+[1-9]\d{6,14}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -56,7 +54,7 @@ def _database() -> Database:
 
 def _check_username(username: str) -> str:
     username = username.strip()
-    if not _USERNAME.match(username):
+    if not STAFF_USERNAME.match(username):
         raise CliError("the username must be 2-64 characters: letters, digits, . _ @ -")
     return username
 
@@ -121,7 +119,7 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
 def cmd_add_coordinator(args: argparse.Namespace) -> None:
     username, name = _check_username(args.username), _check_name(args.name)
     pager = normalise_number(args.pager)
-    if not _PAGER.match(pager):
+    if not PAGER_NUMBER.match(pager):
         # Never echo the number back.
         raise CliError("the pager number must be in international form: + and the country "
                        "code instead of the leading 0 (+46...)")

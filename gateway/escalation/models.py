@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
@@ -10,6 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.models import Base, utcnow
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
+
+# The rules for staff accounts, shared by the console's admin pages and the CLI.
+STAFF_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
+# A pager number in international form (after normalise_number): + then 8-15 digits, the
+# country code first (never 0).
+PAGER_NUMBER = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 class Region(Base):
