@@ -11,12 +11,17 @@ RASA := $(RASA_VENV)/bin/rasa
 GW_STAMP := $(VENV)/.stamp-$(shell sha1sum requirements/gateway.txt | cut -c1-12)
 RASA_STAMP := $(RASA_VENV)/.stamp-$(shell sha1sum requirements/rasa.txt | cut -c1-12)
 MODEL := models/rightsline.tar.gz
+# Debian packages: Chromium for the browser tests; Noto + WenQuanYi fonts so Chromium and the
+# QR card PDFs render Thai, Arabic and Chinese. Installed with apt when missing (root or sudo).
+DEBIAN_PACKAGES := chromium fonts-noto-core fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+AXE := tests/support/axe/node_modules/axe-core/axe.min.js
 BOT_INPUTS := $(shell find bot nlu_data -type f -name '*.yml' 2>/dev/null)
 # Rasa and TensorFlow are chatty and try to phone home; keep them quiet and offline.
 RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
 	PYTHONWARNINGS=ignore MPLCONFIGDIR=$(CURDIR)/var/mpl
 
-.PHONY: all venv model run test test-unit test-rasa test-e2e validate bench clean
+.PHONY: all venv model run test test-unit test-rasa test-e2e validate bench clean system-packages
 all: venv model
 
 venv: $(GW_STAMP) $(RASA_STAMP)
@@ -47,7 +52,20 @@ $(MODEL): $(BOT_INPUTS) | $(RASA_STAMP)
 		--out models --fixed-model-name rightsline --quiet
 	touch $@
 
-run: venv model
+system-packages:
+	@n=$$(dpkg-query -W -f='$${Status}\n' $(DEBIAN_PACKAGES) 2>/dev/null | grep -c "ok installed"); \
+	if [ "$$n" != "$(words $(DEBIAN_PACKAGES))" ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES) || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES); }; \
+	fi
+
+# axe-core (accessibility checks injected into pages by the browser tests), from npm's registry.
+$(AXE): tests/support/axe/package-lock.json
+	cd tests/support/axe && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: venv model system-packages
 	$(PY) -m scripts.run
 
 validate: $(RASA_STAMP)
@@ -62,7 +80,7 @@ test-rasa: validate $(MODEL)
 	$(RASA_ENV) $(RASA) test core --model $(MODEL) --stories tests/rasa --endpoints bot/endpoints.yml \
 		--out results/core --fail-on-prediction-errors --no-plot
 
-test-e2e: venv $(MODEL)
+test-e2e: venv $(MODEL) system-packages $(AXE)
 	$(PY) -m pytest tests/e2e -q
 
 test: venv
@@ -70,10 +88,11 @@ test: venv
 	$(MAKE) test-rasa
 	$(MAKE) test-e2e
 
-bench: venv model
+bench: venv model system-packages
 	$(PY) -m bench.webchat_latency
 	$(PY) -m bench.sms_webhook
 	$(PY) -m bench.escalation_latency
+	$(PY) -m bench.webchat_slow3g
 	$(RASA_ENV) $(RASA_VENV)/bin/python -m bench.nlu_eval
 
 clean:

@@ -13,6 +13,16 @@ from rasa_sdk.executor import CollectingDispatcher
 
 log = logging.getLogger(__name__)
 HANDOFF_SLOTS = ("handoff_confirmed", "handoff_may_contact", "handoff_place")
+# "Cancel" / "no" in the core languages, for the town question (free text, so no intent).
+CANCEL_WORDS = frozenset("""
+cancel stop no nej avbryt sluta nu anuleaza anulează renunt renunț nie anuluj nem megse mégse
+не нет ні отмена отменить скасувати стоп откажи cancelar no annuler non ยกเลิก ไม่ 取消 不 不要
+إلغاء لا الغاء
+""".split())
+
+
+def is_cancel(text: str) -> bool:
+    return text.strip(" .!?¡¿,;:。！？").casefold() in CANCEL_WORDS
 # What the person hears in this turn, by the state the first step left the request in.
 STATE_RESPONSES = {"notified": "utter_handoff_paged", "fallback": "utter_handoff_fallback",
                    "requested": "utter_handoff_paged"}
@@ -27,12 +37,31 @@ class ValidateHandoffForm(FormValidationAction):
         # "No" to the first question ends the form: nothing else is asked, nothing is sent.
         if tracker.get_slot("handoff_confirmed") is False:
             return ["handoff_confirmed"]
+        # Opened from an outreach source's QR code: its region is known, the town is not asked.
+        if tracker.get_slot("region_hint"):
+            return [slot for slot in domain_slots if slot != "handoff_place"]
         return domain_slots
 
     def validate_handoff_place(self, value: Any, dispatcher: CollectingDispatcher,
                                tracker: Tracker, domain: dict[str, Any]) -> dict[str, Any]:
         text = str(value or "").strip()
+        # The person can still say no at the last question: nothing is sent then.
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "deny" or is_cancel(text):
+            return {"handoff_place": None, "handoff_confirmed": False}
         return {"handoff_place": text[:100] or None}
+
+
+def urgency(tracker: Tracker) -> dict[str, str]:
+    """A person who said they are in danger anywhere in this conversation is paged as urgent."""
+    in_danger = any(
+        event.get("event") == "user"
+        and (event.get("parse_data") or {}).get("intent", {}).get("name") == "emergency_danger"
+        for event in tracker.events
+    )
+    if in_danger:
+        return {"reason": "emergency_danger", "urgency": "danger"}
+    return {"reason": "request_human", "urgency": "normal"}
 
 
 class ActionRequestHandoff(Action):
@@ -51,8 +80,9 @@ class ActionRequestHandoff(Action):
                 headers={"Authorization": f"Bearer {os.environ['RIGHTSLINE_INTERNAL_TOKEN']}"},
                 json={"conversation_id": tracker.sender_id,
                       "place": tracker.get_slot("handoff_place"),
+                      "region_code": tracker.get_slot("region_hint"),
                       "may_contact": bool(tracker.get_slot("handoff_may_contact")),
-                      "reason": "request_human", "urgency": "normal"},
+                      **urgency(tracker)},
                 timeout=5,
             )
             resp.raise_for_status()

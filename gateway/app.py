@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway.bot.client import RasaClient
 from gateway.config import Settings, get_settings
 from gateway.console.admin import router as console_admin_router
+from gateway.console.outreach import router as console_outreach_router
 from gateway.console.router import router as console_router
 from gateway.conversations.turn import TurnContext
 from gateway.db import Database
@@ -30,6 +30,7 @@ from gateway.sms.privacy import NumberVault
 from gateway.sms.router import router as sms_router
 from gateway.sms.sender import SimulatedSender, SmsSender, TwilioSender
 from gateway.sms.service import SmsContext
+from gateway.webchat.page import router as webchat_page_router
 from gateway.webchat.router import router as webchat_router
 from translations.catalog import Catalog
 from translations.mt import ArgosTranslator, NoTranslator, Translator, configure_argos_home
@@ -148,14 +149,11 @@ def create_app(
     app.include_router(health_router)
     app.include_router(nlg_router)
     app.include_router(webchat_router)
+    app.include_router(webchat_page_router)
     app.include_router(sms_router)
     app.include_router(escalation_router)
     app.include_router(console_router)
     app.include_router(console_admin_router)
+    app.include_router(console_outreach_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
-
     return app

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     argos_home: Path = REPO_ROOT / "var" / "argos"
     reviewed_languages_only: bool = False
     log_level: str = "INFO"
+    # Where the web chat's quick exit goes (Shift 3 times, or the button): a neutral site that
+    # looks ordinary on a watched phone.
+    quick_exit_url: str = Field(default="https://www.smhi.se/", pattern=r"^https?://[^\s\"'<>]+$")
 
     # --- SMS (Twilio) ---
     twilio_account_sid: str | None = None

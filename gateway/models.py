@@ -33,7 +33,9 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(16))
     language_source: Mapped[str | None] = mapped_column(String(16))
-    source: Mapped[str | None] = mapped_column(String(64))
+    # The coordinator region of the outreach source (QR card) the conversation was opened
+    # from, for escalation. Never the source itself: per source only a daily count is kept.
+    region_hint: Mapped[str | None] = mapped_column(String(16))
     # SMS only: a keyed hash of the sender's number identifies the conversation; the number
     # itself is kept only encrypted (to send later replies) and goes with the conversation.
     sender_hash: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -8,6 +8,7 @@ from gateway.db import make_engine, normalise_url
 from gateway.console import models as _console_models  # noqa: F401  (registers tables)
 from gateway.escalation import models as _escalation_models  # noqa: F401  (registers tables)
 from gateway.models import Base
+from gateway.outreach import models as _outreach_models  # noqa: F401  (registers tables)
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):

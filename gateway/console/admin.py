@@ -163,7 +163,8 @@ def _dashboard(request: Request, db, who: SignedIn, *, notice: str | None = None
         region_table = _regions_table(s, now, regions)
     body = (
         '<nav><a href="/console">Queue / Kö</a> · '
-        f'<a href="{ADMIN_URL}/rota.csv">Download rota CSV / Ladda ner schemat</a></nav>'
+        f'<a href="{ADMIN_URL}/rota.csv">Download rota CSV / Ladda ner schemat</a> · '
+        f'<a href="{ADMIN_URL}/sources">Outreach sources and counts / Källor och antal</a></nav>'
         + _messages(notice, errors)
         + "<h2>Regions and on call / Regioner och jour</h2>" + region_table
         + "<h2>Staff / Personal</h2>" + staff

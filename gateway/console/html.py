@@ -40,7 +40,8 @@ def page(title: str, body: str, *, who: str | None = None, csrf: str | None = No
          status_code: int = 200) -> HTMLResponse:
     header = ""
     if who is not None and csrf is not None:
-        header = (f'<header><a href="/console">Queue / Kö</a><span class="who">{e(who)}</span>'
+        header = (f'<header><a href="/console">Queue / Kö</a>'
+                  f'<a href="/console/qr">QR cards / QR-kort</a><span class="who">{e(who)}</span>'
                   f'{post_form("/console/logout", csrf, "", "Sign out / Logga ut", "inline")}'
                   "</header>")
     document = (

@@ -20,10 +20,11 @@ def new_conversation_id() -> str:
 
 
 def open_conversation(
-    session: Session, *, channel: str, language: str | None = None, source: str | None = None
+    session: Session, *, channel: str, language: str | None = None,
+    region_hint: str | None = None,
 ) -> Conversation:
     conversation = Conversation(
-        id=new_conversation_id(), channel=channel, language=language, source=source
+        id=new_conversation_id(), channel=channel, language=language, region_hint=region_hint
     )
     session.add(conversation)
     session.flush()

@@ -18,6 +18,7 @@ from gateway.conversations.danger import EMERGENCY_MIN_CONFIDENCE, signals_dange
 from gateway.conversations.keywords import match_keyword
 from gateway.db import Database
 from gateway.language.service import Detector, resolve_language
+from gateway.outreach import service as outreach
 from translations.catalog import Catalog
 from translations.mt import NoTranslator, TranslationUnavailable, Translator
 
@@ -81,7 +82,7 @@ def take_turn(
     conversation_id: str | None,
     text: str,
     language: str | None = None,
-    source: str | None = None,
+    source: str | None = None,  # outreach source code (QR card), for a new conversation only
     channel_message_id: str | None = None,
     discreet: bool = False,
 ) -> TurnResult:
@@ -89,10 +90,14 @@ def take_turn(
     if keyword and keyword.kind == "choose_language":
         language = keyword.language
     with ctx.db.session() as s:
+        opened_from = None
         if conversation_id:
             conversation = service.get_conversation(s, conversation_id)
         else:
-            conversation = service.open_conversation(s, channel=channel, source=source)
+            conversation = service.open_conversation(s, channel=channel)
+            opened_from = outreach.opened_from(s, source)
+            if opened_from is not None:
+                conversation.region_hint = opened_from.region_code
         decision = resolve_language(
             explicit=language,
             sticky=conversation.language,
@@ -104,6 +109,9 @@ def take_turn(
         if decision.source in ("explicit", "detected") or conversation.language is None:
             conversation.language = decision.language
             conversation.language_source = decision.source
+        if opened_from is not None:
+            outreach.count_conversation(s, source_code=opened_from.count_code,
+                                        language=decision.language)
         service.record_message(
             s,
             conversation,
@@ -113,7 +121,7 @@ def take_turn(
             channel_message_id=channel_message_id,
         )
         conversation_id = conversation.id
-        source = conversation.source
+        region_hint = conversation.region_hint
         with_coordinator = service.is_with_coordinator(s, conversation_id)
     lang = decision.language
 
@@ -138,7 +146,7 @@ def take_turn(
             channel,
         )
     else:
-        metadata = {"language": lang, "channel": channel, "source": source}
+        metadata = {"language": lang, "channel": channel, "region": region_hint}
         if discreet:
             metadata["discreet"] = True
         try:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from gateway.conversations.service import UnknownConversation, get_conversation
 from gateway.deps import DatabaseDep, InternalAuth
+from gateway.db import Database
+from gateway.escalation.models import Region
 from gateway.escalation.regions import find_region
 from gateway.escalation.service import Escalations, request_escalation
 
 router = APIRouter(prefix="/internal", dependencies=[InternalAuth])
+# This endpoint is called by the action server while Rasa is answering a web chat or SMS turn
+# that holds a thread of the default pool: it runs in threads of its own, so a full default
+# pool can never leave the chain Rasa -> actions -> here waiting on itself.
+ESCALATION_LIMITER = anyio.CapacityLimiter(8)
 
 
 def get_escalations(request: Request) -> Escalations:
@@ -38,13 +46,23 @@ class EscalationOut(BaseModel):
 
 
 @router.post("/escalations", response_model=EscalationOut, status_code=status.HTTP_201_CREATED)
-def start_escalation(body: EscalationIn, db: DatabaseDep, escalations: EscalationsDep) -> EscalationOut:
+async def start_escalation(body: EscalationIn, db: DatabaseDep,
+                           escalations: EscalationsDep) -> EscalationOut:
+    return await anyio.to_thread.run_sync(partial(_start, body, db, escalations),
+                                          limiter=ESCALATION_LIMITER)
+
+
+def _start(body: EscalationIn, db: Database, escalations: Escalations) -> EscalationOut:
     with db.session() as s:
         try:
-            get_conversation(s, body.conversation_id)
+            conversation = get_conversation(s, body.conversation_id)
         except UnknownConversation:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown conversation") from None
-        region = body.region_code or (find_region(s, body.place) if body.place else None)
+        # The town the person named wins; else the region of the outreach source (QR code).
+        region = find_region(s, body.place) if body.place else None
+        for hint in (body.region_code, conversation.region_hint):
+            if region is None and hint and s.get(Region, hint) is not None:
+                region = hint
         escalation = request_escalation(
             s, conversation_id=body.conversation_id, region_code=region, urgency=body.urgency,
             reason=body.reason, may_contact=body.may_contact, now=escalations.clock(),

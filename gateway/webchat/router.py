@@ -6,11 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.conversations.service import UnknownConversation, get_conversation, messages_after
-from gateway.conversations.turn import fixed_messages, take_turn
+from gateway.conversations.turn import erase_conversation, fixed_messages, take_turn
+from gateway.db import Database
 from gateway.deps import DatabaseDep, TurnContextDep
+from gateway.models import Message
 from gateway.webchat.schemas import (
     BotMessageOut,
     LaterMessageOut,
@@ -21,22 +24,60 @@ from gateway.webchat.schemas import (
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/webchat")
+ConversationIdPath = Annotated[
+    str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def _out(messages) -> list[BotMessageOut]:  # noqa: ANN001
-    return [BotMessageOut(text=m.text, response=m.response,
-                          machine_translated=m.machine_translated) for m in messages]
+def _out(messages, ids: list[int | None] | None = None) -> list[BotMessageOut]:  # noqa: ANN001
+    ids = ids or [None] * len(messages)
+    return [BotMessageOut(text=m.text, response=m.response, machine_translated=m.machine_translated,
+                          id=message_id) for m, message_id in zip(messages, ids, strict=True)]
+
+
+def last_message_id(db: Database, conversation_id: str | None) -> int:
+    if not conversation_id:
+        return 0
+    with db.session() as s:
+        return s.scalar(select(func.max(Message.id))
+                        .where(Message.conversation_id == conversation_id)) or 0
+
+
+def stored_ids(db: Database, conversation_id: str | None, after_id: int,
+               messages) -> list[int | None]:  # noqa: ANN001
+    """The ids under which a turn's replies were stored: the outbound messages after `after_id`
+    (the conversation's last message before the turn) that say them, in order. A message
+    stored meanwhile by someone else (a coordinator, escalation news) is passed over, and a
+    reply that could not be stored gets None, so the page never takes one for the other."""
+    ids: list[int | None] = [None] * len(messages)
+    if not conversation_id or not messages:
+        return ids
+    try:
+        with db.session() as s:
+            rows = messages_after(s, conversation_id, after_id)
+            wanted = 0
+            for row in rows:
+                if wanted == len(messages):
+                    break
+                said = messages[wanted]
+                if (row.text, row.response_name) == (said.text, said.response):
+                    ids[wanted] = row.id
+                    wanted += 1
+    except SQLAlchemyError as exc:
+        log.error("could not read the stored replies' ids: %s", type(exc).__name__)
+    return ids
 
 
 @router.post("/messages", response_model=WebchatReply)
 def post_message(body: WebchatMessageIn, ctx: TurnContextDep):  # noqa: ANN201
     try:
+        before = last_message_id(ctx.db, body.conversation_id)
         result = take_turn(
             ctx,
             channel="webchat",
             conversation_id=body.conversation_id,
             text=body.text,
             language=body.language,
+            source=body.source,
         )
     except UnknownConversation:
         raise HTTPException(
@@ -55,13 +96,14 @@ def post_message(body: WebchatMessageIn, ctx: TurnContextDep):  # noqa: ANN201
                      "messages": [m.model_dump() for m in _out(messages)],
                      "detail": "message not saved; please send it again later"},
         )
+    ids = stored_ids(ctx.db, result.conversation_id, before, result.messages)
     return WebchatReply(conversation_id=result.conversation_id, language=result.language,
-                        messages=_out(result.messages))
+                        messages=_out(result.messages, ids))
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=LaterMessages)
 def later_messages(
-    conversation_id: Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    conversation_id: ConversationIdPath,
     db: DatabaseDep,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> LaterMessages:
@@ -76,3 +118,17 @@ def later_messages(
         return LaterMessages(messages=[
             LaterMessageOut(id=m.id, text=m.text, response=m.response_name,
                             machine_translated=m.is_machine_translated) for m in rows])
+
+
+@router.delete("/conversations/{conversation_id}", response_model=WebchatReply)
+def delete_conversation(conversation_id: ConversationIdPath, ctx: TurnContextDep) -> WebchatReply:
+    """The page's "delete this conversation": erase it here and in Rasa's tracker, and say so
+    in the conversation's language."""
+    with ctx.db.session() as s:
+        try:
+            lang = get_conversation(s, conversation_id).language or ctx.default_language
+        except UnknownConversation:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown conversation_id") from None
+    erase_conversation(ctx, conversation_id)
+    messages = fixed_messages(ctx.catalog, [("utter_conversation_deleted", lang)], "webchat")
+    return WebchatReply(conversation_id=None, language=lang, messages=_out(messages))

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+from gateway.escalation.notify import EVENT_RESPONSES
 
 # One chat message: long enough for anyone's story in a few turns, short enough that nobody
 # can push pages of text through Rasa. Longer texts are refused with 422, never cut.
@@ -27,6 +31,8 @@ class WebchatMessageIn(BaseModel):
                                         pattern=r"^[A-Za-z0-9_-]+$")
     text: str
     language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z]{2,4})?$")
+    # Outreach source code from the QR card's link (?src=); ignored for an existing conversation.
+    source: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 
     @field_validator("text")
     @classmethod
@@ -38,11 +44,39 @@ class WebchatMessageIn(BaseModel):
     def _language(cls, value: str | None) -> str | None:
         return value.split("-")[0].lower() if value else None
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        return value.lower() if value else None
+
+
+# What a message said to the person is, for the page to show it as such: the assistant's
+# answer, a coordinator's own words, or news about their request for a person.
+COORDINATOR_REPLY = "coordinator_reply"  # gateway.console stores replies under this name
+STATUS_RESPONSES = frozenset(EVENT_RESPONSES.values())
+MessageKind = Literal["bot", "coordinator", "status"]
+
+
+def message_kind(response: str | None) -> MessageKind:
+    if response == COORDINATOR_REPLY:
+        return "coordinator"
+    if response in STATUS_RESPONSES:
+        return "status"
+    return "bot"
+
 
 class BotMessageOut(BaseModel):
     text: str
     response: str | None
     machine_translated: bool
+    # The stored message's id (the page dedupes by it against what it polls later); null when
+    # the message could not be stored (database trouble).
+    id: int | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kind(self) -> MessageKind:
+        return message_kind(self.response)
 
 
 class WebchatReply(BaseModel):

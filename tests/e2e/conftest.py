@@ -7,9 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datetime import timedelta
+
 import httpx
 import pytest
 
+from gateway.db import Database
+from gateway.escalation.models import OnCallShift, StaffUser
+from gateway.escalation.passwords import hash_password
+from gateway.models import utcnow
+from gateway.sms.privacy import NumberVault
 from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.tiny_argos import build_tiny_package
@@ -56,3 +63,93 @@ def stack(tmp_path_factory, fake_twilio):
 def gateway(stack):
     with httpx.Client(base_url=stack.settings.gateway_url, timeout=30) as client:
         yield client
+
+
+# --- Real headless Chromium (Debian's package) driven by Playwright -------------------------
+CHROMIUM = "/usr/bin/chromium"
+AXE_JS = Path(__file__).resolve().parents[1] / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# Without the background-networking flags Chromium tries Google's hosts at start; this
+# machine's closed network refuses them (and the tests assert the page makes no such request).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Requests:
+    """Every request a page made; anything not for the gateway is refused and remembered."""
+
+    def __init__(self, gateway_url: str, allowed: tuple[str, ...] = ()) -> None:
+        self.gateway_url = gateway_url.rstrip("/") + "/"
+        self.allowed = allowed
+        self.foreign: list[str] = []
+        self.all: list[str] = []
+
+    def handle(self, route) -> None:  # noqa: ANN001
+        url = route.request.url
+        self.all.append(url)
+        if url.startswith(self.gateway_url):
+            route.continue_()
+        elif url.startswith(self.allowed):
+            # The quick exit's neutral site: answered here, so the test needs no internet.
+            route.fulfill(status=200, content_type="text/html",
+                          body="<!doctype html><title>Weather</title><p>Weather</p>")
+        else:
+            self.foreign.append(url)
+            route.abort()
+
+
+@pytest.fixture
+def phone(browser, stack):
+    """A fresh phone-sized browser context (no cookies, no storage) with every request to a
+    host other than the gateway intercepted, refused and failed on at the end of the test."""
+    exit_url = stack.settings.quick_exit_url
+    context = browser.new_context(**PHONE)
+    requests = Requests(stack.settings.gateway_url, allowed=(exit_url,))
+    context.route("**/*", requests.handle)
+    page = context.new_page()
+    page.requests = requests
+    yield page
+    cookies = context.cookies()
+    context.close()
+    assert requests.all, "the interception saw no request: the check above proves nothing"
+    assert requests.foreign == [], f"requests to other hosts: {requests.foreign}"
+    assert cookies == []
+
+
+# --- The Väst on-call coordinator (escalation, console and browser tests) -----------------
+PAGER = "+46701234000"
+PASSWORD = "correct horse battery e2e"
+
+
+@pytest.fixture(scope="session")
+def db(stack):
+    database = Database(stack.settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def vast_on_call(stack, db) -> NumberVault:
+    s = stack.settings
+    vault = NumberVault(s.sender_hash_key.get_secret_value(), s.encryption_key.get_secret_value())
+    with db.session() as session:
+        anna = StaffUser(username="anna-e2e", name="Anna", role="coordinator", region_code="vast",
+                         pager_encrypted=vault.encrypt(PAGER), pager_hash=vault.sender_hash(PAGER),
+                         password_hash=hash_password(PASSWORD))
+        session.add(anna)
+        session.flush()
+        session.add(OnCallShift(region_code="vast", staff_id=anna.id, position="primary",
+                                starts_at=utcnow() - timedelta(hours=1),
+                                ends_at=utcnow() + timedelta(hours=2)))
+    return vault

@@ -5,46 +5,15 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
 
 import httpx
 
-import pytest
 import sqlalchemy as sa
 
-from gateway.db import Database
-from gateway.escalation.passwords import hash_password
-from gateway.escalation.models import AuditEvent, Escalation, OnCallShift, StaffUser
-from gateway.models import OutboxMessage, utcnow
-from gateway.sms.privacy import NumberVault
+from gateway.escalation.models import AuditEvent, Escalation
+from gateway.models import OutboxMessage
+from tests.e2e.conftest import PAGER, PASSWORD
 from tests.e2e.test_webchat_e2e import say
-
-PAGER = "+46701234000"
-PASSWORD = "correct horse battery e2e"
-
-
-@pytest.fixture(scope="module")
-def db(stack):
-    database = Database(stack.settings.database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def vast_on_call(stack, db) -> NumberVault:
-    s = stack.settings
-    vault = NumberVault(s.sender_hash_key.get_secret_value(), s.encryption_key.get_secret_value())
-    with db.session() as session:
-        anna = StaffUser(username="anna-e2e", name="Anna", role="coordinator", region_code="vast",
-                         pager_encrypted=vault.encrypt(PAGER), pager_hash=vault.sender_hash(PAGER),
-                         password_hash=hash_password(PASSWORD))
-        session.add(anna)
-        session.flush()
-        session.add(OnCallShift(region_code="vast", staff_id=anna.id, position="primary",
-                                starts_at=utcnow() - timedelta(hours=1),
-                                ends_at=utcnow() + timedelta(hours=2)))
-    return vault
-
 
 def turn(gateway, text, conversation_id=None, language=None) -> tuple[str, list[str]]:
     data = say(gateway, text, conversation_id, language)
@@ -128,3 +97,59 @@ def test_no_means_nothing_is_sent(gateway, db):
     with db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)
                         .where(Escalation.conversation_id == conv)) == 0
+
+
+def test_after_112_the_person_is_offered_a_coordinator_and_is_paged_as_urgent(gateway, db):
+    conv, said = turn(gateway, "help me, he is hitting me", language="en")
+    assert said == ["utter_emergency", "utter_emergency_offer_handoff"]
+    # Yes to the offer: the same explanation and consent questions as asking for a person.
+    assert turn(gateway, "yes", conv)[1] == ["utter_handoff_explain", "utter_ask_handoff_confirmed"]
+    assert turn(gateway, "yes", conv)[1] == ["utter_ask_handoff_may_contact"]
+    assert turn(gateway, "no", conv)[1] == ["utter_ask_handoff_place"]
+    assert turn(gateway, "Malmö", conv)[1][0] in ("utter_handoff_paged", "utter_handoff_fallback")
+    with db.session() as s:
+        escalation = s.scalar(sa.select(Escalation).where(Escalation.conversation_id == conv))
+        assert (escalation.region_code, escalation.urgency, escalation.reason,
+                escalation.may_contact) == ("syd", "danger", "emergency_danger", False)
+
+
+def test_no_to_the_offer_after_112_sends_nothing(gateway, db):
+    conv, said = turn(gateway, "ajutor, ma bate", language="ro")
+    assert said == ["utter_emergency", "utter_emergency_offer_handoff"]
+    assert turn(gateway, "nu", conv)[1] == ["utter_handoff_cancelled"]
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)
+                        .where(Escalation.conversation_id == conv)) == 0
+
+
+def test_cancel_at_the_last_question_sends_nothing(gateway, db):
+    conv, said = turn(gateway, "vreau să vorbesc cu o persoană", language="ro")
+    assert said == ["utter_handoff_explain", "utter_ask_handoff_confirmed"]
+    assert turn(gateway, "da", conv)[1] == ["utter_ask_handoff_may_contact"]
+    assert turn(gateway, "da", conv)[1] == ["utter_ask_handoff_place"]
+    assert turn(gateway, "anulează", conv)[1] == ["utter_handoff_cancelled"]
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)
+                        .where(Escalation.conversation_id == conv)) == 0
+
+
+def test_a_chat_from_a_vast_teams_qr_code_is_not_asked_the_town(gateway, db, vast_on_call):
+    from gateway.outreach.models import OutreachDailyCount
+    from gateway.outreach.service import add_source
+
+    with db.session() as s:
+        add_source(s, code="vast-street-e2e", label="Street team, e2e", region_code="vast")
+    resp = gateway.post("/api/webchat/messages", json={
+        "text": "chcę porozmawiać z człowiekiem", "language": "pl", "source": "vast-street-e2e"})
+    assert resp.status_code == 200, resp.text
+    conv = resp.json()["conversation_id"]
+    assert turn(gateway, "tak", conv)[1] == ["utter_ask_handoff_may_contact"]
+    # The source's region is known: the next answer already starts the request.
+    assert turn(gateway, "tak", conv)[1] == ["utter_handoff_paged"]
+    with db.session() as s:
+        escalation = s.scalar(sa.select(Escalation).where(Escalation.conversation_id == conv))
+        assert (escalation.region_code, escalation.urgency) == ("vast", "normal")
+        counted = s.scalar(sa.select(OutreachDailyCount.conversations).where(
+            OutreachDailyCount.source_code == "vast-street-e2e",
+            OutreachDailyCount.language == "pl"))
+        assert counted == 1

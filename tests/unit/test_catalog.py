@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from gateway.conversations.turn import GATEWAY_RESPONSES
+from gateway.outreach.cards import CARD_RESPONSE
+from gateway.webchat.page import UI_STRINGS
 from translations.catalog import CATALOG_DIR, FORMS, Catalog, Contacts, placeholders
 from translations.languages import CORE_LANGUAGES
 from translations.sms import segment_info
@@ -49,6 +51,13 @@ def test_every_response_exists_in_every_language_in_both_forms(catalog):
         for form in FORMS
         if not catalog.raw(name, lang, form)
     ]
+    # The web chat page's own words (web form only).
+    assert UI_STRINGS <= catalog.responses("en"), UI_STRINGS - catalog.responses("en")
+    missing += [f"{lang}:{name}|web" for lang in CORE_LANGUAGES for name in sorted(UI_STRINGS)
+                if not catalog.raw(name, lang, "web")]
+    # The outreach QR card's invitation (web form only).
+    missing += [f"{lang}:{CARD_RESPONSE}|web" for lang in CORE_LANGUAGES
+                if not catalog.raw(CARD_RESPONSE, lang, "web")]
     assert not missing, missing
 
 
@@ -148,3 +157,16 @@ def test_emergency_answer_puts_112_first_in_every_language(catalog):
             text = catalog.render("utter_emergency", lang, form)
             first_line = text.strip().splitlines()[0]
             assert "112" in first_line, f"{lang} {form}: {first_line}"
+
+
+@pytest.mark.parametrize("lang", CORE_LANGUAGES)
+def test_the_danger_turn_fits_one_sms_turn_with_the_offer_of_a_person(catalog, lang):
+    """In danger the bot sends 112 and then asks whether a coordinator may contact them: both
+    must go out in the same SMS turn, or the person never sees the question they are asked."""
+    from gateway.config import Settings
+    from gateway.sms.segments import plan_messages
+
+    texts = [catalog.render(name, lang, "sms")
+             for name in ("utter_emergency", "utter_emergency_offer_handoff")]
+    planned = plan_messages(texts, Settings().sms_max_segments_per_turn)
+    assert " ".join(planned).split() == " ".join(texts).split()

@@ -42,10 +42,11 @@ def test_a_new_conversation_gets_an_unguessable_id_and_the_bot_reply(app_env, ra
     assert len(first["conversation_id"]) >= 32
     assert first["language"] == "en"
     assert first["messages"] == [
-        {"text": "text of utter_greet", "response": "utter_greet", "machine_translated": False}
+        {"text": "text of utter_greet", "response": "utter_greet", "machine_translated": False,
+         "id": first["messages"][0]["id"], "kind": "bot"}
     ]
     assert rasa.received[0]["sender"] == first["conversation_id"]
-    assert rasa.received[0]["metadata"] == {"language": "en", "channel": "webchat", "source": None}
+    assert rasa.received[0]["metadata"] == {"language": "en", "channel": "webchat", "region": None}
     assert stored(db)[:2] == [("inbound", "hello"), ("outbound", "text of utter_greet")]
 
 
@@ -139,7 +140,9 @@ def test_pages_carry_privacy_headers_and_no_third_party_assets(app_env):
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert "http://" not in page.text and "https://" not in page.text
+    # The only address outside the line is the quick exit's neutral site.
+    outside = page.text.replace(Settings().quick_exit_url, "")
+    assert "http://" not in outside and "https://" not in outside
     assert "<script>" not in page.text  # no inline script
     js = client.get("/static/chat.js")
     assert js.status_code == 200 and "https://" not in js.text
@@ -291,6 +294,7 @@ def test_the_page_can_fetch_messages_that_arrived_later(app_env):
                                response_name="coordinator_reply", is_machine_translated=True)
     later = client.get(f"/api/webchat/conversations/{conv}/messages", params={"after": last_id}).json()
     assert later["messages"] == [{"id": last_id + 1, "text": "[sv] Hej, jag heter Anna",
-                                  "response": "coordinator_reply", "machine_translated": True}]
+                                  "response": "coordinator_reply", "machine_translated": True,
+                                  "kind": "coordinator"}]
     assert client.get(f"/api/webchat/conversations/{'A' * 32}/messages").status_code == 404
     assert client.get(f"/api/webchat/conversations/{conv}/messages", params={"after": -1}).status_code == 422
