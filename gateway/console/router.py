@@ -17,7 +17,7 @@ from gateway.console.auth import PageStaff, PostStaff, SignedIn
 from gateway.console.html import e, lang_attrs, message_page, page, post_form
 from gateway.console.html import select as select_field
 from gateway.conversations.service import record_message
-from gateway.deps import DatabaseDep, SettingsDep, TranslatorDep
+from gateway.deps import CatalogDep, DatabaseDep, SettingsDep, TranslatorDep
 from gateway.escalation.models import Escalation, Region, StaffUser
 from gateway.escalation.service import (
     OUTCOMES,
@@ -39,7 +39,8 @@ REPLY_LANGUAGES = (("sv", "Svenska"), ("en", "English"))
 MAX_REPLY = 2000
 MT_LABEL = "Maskinöversatt / Machine translated"
 NO_MT = "(no machine translation available)"
-PERSON_MT_PREFIX = "[Machine translated] "
+# An SMS has no label beside it: the person's own word for "machine translated" goes first.
+SMS_MT_LABEL = "ui_machine_translated"
 NO_CONTACT = "the person did not agree to be contacted on this channel"
 
 
@@ -288,7 +289,7 @@ def acknowledge(request: Request, escalation_id: int, who: PostStaff, db: Databa
 
 @router.post("/escalations/{escalation_id}/reply")
 def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
-          settings: SettingsDep, translator: TranslatorDep,
+          settings: SettingsDep, translator: TranslatorDep, catalog: CatalogDep,
           text: Annotated[str, Form(max_length=MAX_REPLY * 2)] = "",
           lang: Annotated[str, Form(max_length=8)] = "sv") -> Response:
     text = text.strip()
@@ -313,19 +314,23 @@ def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
         if target != lang:
             try:
                 if translator.can_translate(lang, target):
-                    delivered = PERSON_MT_PREFIX + translator.translate(text, lang, target)
+                    delivered = translator.translate(text, lang, target)
                     language, translated = target, True
             except Exception:  # noqa: BLE001 - send the original rather than nothing
                 log.warning("console: reply translation %s->%s failed; sending the original",
                             lang, target)
         else:
             language = target
+        # Kept and shown on the web as written; the web page puts its own label beside it.
         record_message(s, conversation, direction="outbound", text=delivered, language=language,
                        response_name="coordinator_reply", is_machine_translated=translated)
         queued = 0
         if (conversation.channel == "sms" and conversation.sender_encrypted
                 and not conversation.is_opted_out):
-            for part in split_message(delivered):
+            body = delivered
+            if translated:
+                body = f"[{catalog.render(SMS_MT_LABEL, language, 'web')}] {delivered}"
+            for part in split_message(body):
                 outbox.enqueue(s, conversation_id=conversation.id,
                                to_encrypted=conversation.sender_encrypted, body=part)
                 queued += 1

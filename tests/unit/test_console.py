@@ -240,7 +240,7 @@ def test_full_flow_view_ack_reply_close_with_audit(env):
     with db.session() as s:
         reply = s.scalar(sa.select(Message).where(Message.response_name == "coordinator_reply"))
         assert reply.conversation_id == "c" * 24 and reply.direction == "outbound"
-        assert reply.text == "[Machine translated] [pl] Hej, jag heter Anna."
+        assert reply.text == "[pl] Hej, jag heter Anna."  # the page labels it (flag below)
         assert reply.is_machine_translated and reply.language == "pl"
         assert s.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0  # web chat
 
@@ -276,7 +276,7 @@ def test_a_reply_by_sms_goes_through_the_outbox_without_showing_the_number(env):
                        follow_redirects=False).status_code == 303
     with db.session() as s:
         [row] = s.scalars(sa.select(OutboxMessage)).all()
-        assert row.conversation_id == "s" * 24 and row.body == "[Machine translated] [pl] Hello, I am Anna."
+        assert row.conversation_id == "s" * 24 and row.body == "[Przetłumaczone maszynowo] [pl] Hello, I am Anna."
         assert client.app.state.sms.vault.decrypt(row.to_encrypted) == NUMBER
         s.get(Conversation, "s" * 24).is_opted_out = True
     client.post(f"{url}/reply", data={"csrf": csrf, "text": "Again", "lang": "en"})
