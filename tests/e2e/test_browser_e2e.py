@@ -49,6 +49,8 @@ def assert_no_storage(page) -> None:  # noqa: ANN001
 
 def screenshot(page, name: str) -> None:  # noqa: ANN001
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # From the top, so the sticky quick-exit bar is drawn where a person sees it first.
+    page.evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
