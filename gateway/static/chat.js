@@ -84,12 +84,30 @@
     failures: 0,
     timer: null,
     statusKind: "",
+    pending: null,      // the message being sent or not yet confirmed: {id, text, conversationId}
     pendingDelete: null,
     deleting: false,
     deleteDelay: POLL_MS
   };
 
   function t(name) { return main.getAttribute("data-t-" + name) || ""; }
+
+  // Every message gets an id of its own (128 random bits), sent again with every retry of
+  // it: when an answer was lost on the way, the server knows the message and takes it once.
+  function newMessageId() {
+    var hex = "";
+    var c = window.crypto || window.msCrypto;
+    if (c && c.getRandomValues) {
+      try {
+        var bytes = new Uint8Array(16);
+        c.getRandomValues(bytes);
+        for (var i = 0; i < bytes.length; i++) { hex += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16); }
+        return hex;
+      } catch (ignore) { hex = ""; }
+    }
+    for (var j = 0; j < 32; j++) { hex += Math.floor(Math.random() * 16).toString(16); }  // an old browser
+    return hex;
+  }
 
   // Messages already on the page (the server rendered them after a plain form post).
   (function () {
@@ -178,6 +196,7 @@
     state.cursor = 0;
     state.failures = 0;
     state.pollDelay = POLL_MS;
+    state.pending = null;
     clearNotice("lost");
   }
 
@@ -267,7 +286,13 @@
     if (!text) { notice(t("error-empty"), "error"); input.focus(); return; }
     if (text.length > maxChars) { notice(t("error-too-long"), "error"); input.focus(); return; }
     clearNotice();
-    var body = { text: text };
+    // The same text again after a failed send is that message again: the same id.
+    var pending = state.pending;
+    if (!pending || pending.text !== text || pending.conversationId !== state.conversationId) {
+      pending = { id: newMessageId(), text: text, conversationId: state.conversationId };
+      state.pending = pending;
+    }
+    var body = { text: text, client_message_id: pending.id };
     if (state.conversationId) {
       body.conversation_id = state.conversationId;
     } else {
@@ -283,6 +308,11 @@
       state.sending = false;
       sendButton.removeAttribute("aria-disabled");
       mine.className = mine.className.replace(/\s*pending\b/, "");
+      if (state.pending === pending && ((code === 200 && data) || code === 404 || code === 409)) {
+        // Answered (a duplicate too: shown like any answer), or the id cannot be used again.
+        // After anything else the message may or may not have arrived: a retry keeps its id.
+        state.pending = null;
+      }
       if (code === 200 && data) {
         if (data.conversation_id === null) {  // the person wrote the delete keyword
           clearConversation();

@@ -12,7 +12,10 @@ CSP forbids both), no web font, nothing from another site but the quick-exit lin
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -22,12 +25,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.conversations.service import UnknownConversation, get_conversation, list_messages
 from gateway.conversations.turn import TurnContext, erase_conversation, fixed_messages, take_turn
 from gateway.models import Message
+from gateway.webchat.router import find_original
 from gateway.webchat.schemas import (
     MAX_MESSAGE_CHARS,
     STATUS_RESPONSES,
@@ -92,6 +95,15 @@ def clean_conversation_id(value: str | None) -> str | None:
         return None
     try:
         return WebchatMessageIn(text="-", conversation_id=value).conversation_id
+    except ValidationError:
+        return None
+
+
+def clean_client_message_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return WebchatMessageIn(text="-", client_message_id=value).client_message_id
     except ValidationError:
         return None
 
@@ -231,7 +243,11 @@ def render_chat(ctx: TurnContext, exit_url: str, *, lang: str, src: str | None,
         f'{anchor}<div id="status" class="notice{" error" if is_error else ""}" role="status">'
         f'{e(notice)}</div>\n'
         '<form id="composer" method="post" action="/chat#new">'
-        f'{hidden}<label for="text">{e(ui("ui_message_label"))}</label>'
+        # A new id for the next message every time the page is made: the same form sent again
+        # (a reload after sending, a double tap) is recognised and taken once.
+        f'{hidden}<input type="hidden" name="client_message_id" '
+        f'value="{e(secrets.token_urlsafe(16))}">'
+        f'<label for="text">{e(ui("ui_message_label"))}</label>'
         f'<textarea id="text" name="text" rows="3" maxlength="{MAX_MESSAGE_CHARS}" '
         f'aria-describedby="status"{invalid}>{e(text)}</textarea>'
         f'<div class="actions"><button id="send" type="submit" name="action" value="send">'
@@ -282,13 +298,27 @@ def _transcript(ctx: TurnContext, conversation_id: str) -> list[Shown]:
         return shown_from_rows(list_messages(s, conversation_id))
 
 
-def _sent_already(ctx: TurnContext, conversation_id: str, after: int, text: str) -> bool:
-    """The same text arrived after the page the person saw: the form was sent twice (a reload
-    after a slow answer, a double tap). Take the turn once."""
+def _derived_id(client_id: str, text: str) -> str:
+    digest = hashlib.sha256(f"{client_id}\n{text}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _earlier_delivery(ctx: TurnContext, client_id: str | None, conversation_id: str | None,
+                      text: str) -> tuple[str | None, str | None]:
+    """(The conversation in which this form's message was already taken, or None; the id to
+    store it under.) The id came with the page; if the message stored under it says something
+    else (an old page brought back and written in again), this one is stored under an id made
+    of both, so that it too is taken once however often it is sent."""
+    if not client_id:
+        return None, None
     with ctx.db.session() as s:
-        return text in s.scalars(select(Message.text).where(
-            Message.conversation_id == conversation_id, Message.direction == "inbound",
-            Message.id > after)).all()
+        for candidate in (client_id, _derived_id(client_id, text)):
+            original = find_original(s, candidate)
+            if original is None:
+                return None, candidate
+            if original.text == text and conversation_id in (None, original.conversation_id):
+                return original.conversation_id, candidate
+    return None, None
 
 
 @router.post("/chat", response_class=HTMLResponse)
@@ -300,6 +330,7 @@ def chat_form(
     src: Annotated[str, Form()] = "",
     after: Annotated[str, Form()] = "0",
     action: Annotated[str, Form()] = "send",
+    client_message_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """The page without JavaScript: a plain form post takes one turn (or deletes, or looks for
     news) and answers with the whole conversation. The same rules as the JSON API."""
@@ -354,15 +385,27 @@ def chat_form(
             except UnknownConversation:
                 return page(None, notice=notice, error=True, keep=kept, status_code=422)
 
-        if conv and _sent_already(ctx, conv, seen, message):
-            return page(conv, _transcript(ctx, conv))
-        try:
-            result = take_turn(ctx, channel="webchat", conversation_id=conv, text=message,
-                               language=None if conv else page_lang,
-                               source=None if conv else source)
-        except UnknownConversation:
-            return page(None, notice=ui("ui_error_gone"), error=True, keep=kept,
-                        status_code=status.HTTP_404_NOT_FOUND)
+        taken, store_id = _earlier_delivery(ctx, clean_client_message_id(client_message_id),
+                                            conv, message)
+        if taken is None:
+            try:
+                result = take_turn(ctx, channel="webchat", conversation_id=conv, text=message,
+                                   language=None if conv else page_lang,
+                                   source=None if conv else source, channel_message_id=store_id)
+            except UnknownConversation:
+                return page(None, notice=ui("ui_error_gone"), error=True, keep=kept,
+                            status_code=status.HTTP_404_NOT_FOUND)
+            except IntegrityError:
+                # The same form sent twice at the same moment: the other post takes the turn.
+                taken, _ = _earlier_delivery(ctx, store_id, conv, message)
+                if taken is None:
+                    raise
+        if taken is not None:  # sent again (a reload, a double tap): no second turn
+            try:
+                return page(taken, _transcript(ctx, taken))
+            except UnknownConversation:  # erased meanwhile
+                return page(None, notice=ui("ui_error_gone"), error=True,
+                            status_code=status.HTTP_404_NOT_FOUND)
         if result.conversation_id is None:  # the person wrote the delete keyword
             return page(None, said(result.messages, result.language), notice=ui("ui_deleted"))
         try:

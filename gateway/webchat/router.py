@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from gateway.conversations.service import UnknownConversation, get_conversation, messages_after
-from gateway.conversations.turn import erase_conversation, fixed_messages, take_turn
+from gateway.conversations.turn import TurnContext, erase_conversation, fixed_messages, take_turn
 from gateway.db import Database
 from gateway.deps import DatabaseDep, TurnContextDep
-from gateway.models import Message
+from gateway.models import Conversation, Message
 from gateway.webchat.schemas import (
     BotMessageOut,
     LaterMessageOut,
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/webchat")
 ConversationIdPath = Annotated[
     str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+UNKNOWN_CONVERSATION = (
+    "unknown conversation_id (it may have been deleted); send without one to start again")
 
 
 def _out(messages, ids: list[int | None] | None = None) -> list[BotMessageOut]:  # noqa: ANN001
@@ -67,23 +70,83 @@ def stored_ids(db: Database, conversation_id: str | None, after_id: int,
     return ids
 
 
+def find_original(s: Session, client_message_id: str) -> Message | None:
+    """The person's web chat message stored under this client id, if it arrived before."""
+    return s.scalar(select(Message).where(
+        Message.channel == "webchat", Message.direction == "inbound",
+        Message.channel_message_id == client_message_id))
+
+
+def replies_to(s: Session, message: Message) -> list[Message]:
+    """What was said to the person after `message` and before their next message: the answer
+    to it (and whatever else came meanwhile, such as a coordinator's words)."""
+    next_inbound = s.scalar(select(func.min(Message.id)).where(
+        Message.conversation_id == message.conversation_id, Message.direction == "inbound",
+        Message.id > message.id))
+    rows = messages_after(s, message.conversation_id, message.id)
+    return [m for m in rows if next_inbound is None or m.id < next_inbound]
+
+
+def duplicate_reply(ctx: TurnContext, body: WebchatMessageIn) -> WebchatReply | None:
+    """The answer to a message delivered again (the page retried after a lost answer): what was
+    said after it the first time, without a new turn. None if it is new."""
+    if not body.client_message_id:
+        return None
+    with ctx.db.session() as s:
+        original = find_original(s, body.client_message_id)
+        if original is None:
+            return None
+        if body.conversation_id and original.conversation_id != body.conversation_id:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "client_message_id belongs to a message of another conversation; "
+                "make a new client_message_id for every new message")
+        conversation = s.get(Conversation, original.conversation_id)
+        if conversation is None:  # erased meanwhile
+            raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_CONVERSATION)
+        if original.text != body.text:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "client_message_id was already used for a different text; "
+                "make a new client_message_id for every new message")
+        log.info("duplicate delivery of a web chat message answered without a new turn")
+        return WebchatReply(
+            conversation_id=conversation.id,
+            language=original.language or conversation.language or ctx.default_language,
+            messages=[BotMessageOut(text=m.text, response=m.response_name,
+                                    machine_translated=m.is_machine_translated, id=m.id)
+                      for m in replies_to(s, original)],
+            duplicate=True)
+
+
 @router.post("/messages", response_model=WebchatReply)
 def post_message(body: WebchatMessageIn, ctx: TurnContextDep):  # noqa: ANN201
     try:
+        again = duplicate_reply(ctx, body)
+        if again is not None:
+            return again
         before = last_message_id(ctx.db, body.conversation_id)
-        result = take_turn(
-            ctx,
-            channel="webchat",
-            conversation_id=body.conversation_id,
-            text=body.text,
-            language=body.language,
-            source=body.source,
-        )
+        try:
+            result = take_turn(
+                ctx,
+                channel="webchat",
+                conversation_id=body.conversation_id,
+                text=body.text,
+                language=body.language,
+                source=body.source,
+                channel_message_id=body.client_message_id,
+            )
+        except IntegrityError:
+            # The same message delivered twice at the same moment: the other delivery stored
+            # it first (take_turn stores the person's message before it asks Rasa) and takes
+            # the turn; this one answers with what was said so far (the page polls for the
+            # rest). Any other integrity error goes on as database trouble (503 below).
+            again = duplicate_reply(ctx, body)
+            if again is None:
+                raise
+            return again
     except UnknownConversation:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            "unknown conversation_id (it may have been deleted); send without one to start again",
-        ) from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_CONVERSATION) from None
     except SQLAlchemyError as exc:
         # The database is down: the message cannot be kept, but the person still gets 112.
         log.error("database unavailable during web chat turn: %s", type(exc).__name__)

@@ -33,6 +33,10 @@ class WebchatMessageIn(BaseModel):
     language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z]{2,4})?$")
     # Outreach source code from the QR card's link (?src=); ignored for an existing conversation.
     source: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
+    # The page's own id for this message (at least 128 random bits, made once per message and
+    # sent again with every retry of it): a message delivered twice is taken once.
+    client_message_id: str | None = Field(default=None, min_length=22, max_length=64,
+                                          pattern=r"^[A-Za-z0-9_-]+$")
 
     @field_validator("text")
     @classmethod
@@ -83,6 +87,9 @@ class WebchatReply(BaseModel):
     conversation_id: str | None  # null after the person erased the conversation
     language: str
     messages: list[BotMessageOut]
+    # True when this answers a message that had already arrived (the same client_message_id):
+    # no new turn was taken; `messages` is what was said to the person after it so far.
+    duplicate: bool = False
 
 
 class LaterMessageOut(BotMessageOut):

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database, upgrade_database
-from gateway.models import Message
+from gateway.models import Conversation, Message
 from gateway.webchat.schemas import MAX_MESSAGE_CHARS
 from tests.unit.fakes import FakeRasa
 
@@ -298,3 +298,222 @@ def test_the_page_can_fetch_messages_that_arrived_later(app_env):
                                   "kind": "coordinator"}]
     assert client.get(f"/api/webchat/conversations/{'A' * 32}/messages").status_code == 404
     assert client.get(f"/api/webchat/conversations/{conv}/messages", params={"after": -1}).status_code == 422
+
+
+# --- a message delivered twice is taken once (client_message_id) -----------------------------
+
+CLIENT_ID = "c1ient-message-id_0000000000000001"
+
+
+def client_id(n: int) -> str:
+    return f"page-made-id-{n:022d}"
+
+
+def inbound_with(db: Database, channel_message_id: str) -> int:
+    with db.session() as s:
+        return s.scalar(sa.select(sa.func.count()).select_from(Message).where(
+            Message.direction == "inbound", Message.channel_message_id == channel_message_id))
+
+
+def test_a_message_delivered_again_gets_the_first_answer_and_no_second_turn(app_env, rasa):
+    client, db = app_env
+    body = {"text": "hello", "language": "en", "client_message_id": CLIENT_ID}
+    first = client.post(URL, json=body)
+    again = client.post(URL, json=body)  # the first answer was lost on the way: the page retries
+    assert first.status_code == again.status_code == 200
+    assert first.json()["duplicate"] is False
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert len(rasa.received) == 1
+    assert inbound_with(db, CLIENT_ID) == 1
+    with db.session() as s:
+        assert s.scalar(sa.select(Message.channel).where(
+            Message.channel_message_id == CLIENT_ID)) == "webchat"
+    # With the conversation id it got in the meantime (a poll), the same.
+    conv = first.json()["conversation_id"]
+    third = client.post(URL, json={**body, "conversation_id": conv}).json()
+    assert third == again.json() and len(rasa.received) == 1
+
+
+def test_a_duplicate_after_further_turns_gets_only_the_answer_to_that_message(app_env, rasa):
+    from gateway.conversations import service
+
+    client, db = app_env
+    first = client.post(URL, json={"text": "hello", "language": "en",
+                                   "client_message_id": client_id(1)}).json()
+    conv = first["conversation_id"]
+    rasa.reply = "utter_housing"
+    second = client.post(URL, json={"text": "where can I sleep", "conversation_id": conv,
+                                    "client_message_id": client_id(2)}).json()
+    with db.session() as s:  # a coordinator wrote after the second message
+        later = service.record_message(s, service.get_conversation(s, conv), direction="outbound",
+                                       text="I am Anna", language="en",
+                                       response_name="coordinator_reply").id
+    rasa.reply = "utter_default"
+    client.post(URL, json={"text": "thanks", "conversation_id": conv,
+                           "client_message_id": client_id(3)})
+    assert len(rasa.received) == 3
+
+    again = client.post(URL, json={"text": "hello", "language": "en",
+                                   "client_message_id": client_id(1)}).json()
+    assert again["duplicate"] is True and again["conversation_id"] == conv
+    assert again["messages"] == first["messages"]
+    again = client.post(URL, json={"text": "where can I sleep", "conversation_id": conv,
+                                   "client_message_id": client_id(2)}).json()
+    assert [m["id"] for m in again["messages"]] == [second["messages"][0]["id"], later]
+    assert [m["kind"] for m in again["messages"]] == ["bot", "coordinator"]
+    assert len(rasa.received) == 3
+
+
+def test_a_duplicate_sent_with_another_conversation_id_is_409(app_env, rasa):
+    client, db = app_env
+    client.post(URL, json={"text": "hello", "client_message_id": CLIENT_ID})
+    other = client.post(URL, json={"text": "hello"}).json()["conversation_id"]
+    resp = client.post(URL, json={"text": "hello", "conversation_id": other,
+                                  "client_message_id": CLIENT_ID})
+    assert resp.status_code == 409
+    assert "another conversation" in resp.json()["detail"]
+    assert len(rasa.received) == 2 and inbound_with(db, CLIENT_ID) == 1
+
+
+def test_a_client_message_id_used_again_for_another_text_is_409(app_env, rasa):
+    client, _ = app_env
+    conv = client.post(URL, json={"text": "hello", "client_message_id": CLIENT_ID}).json()
+    resp = client.post(URL, json={"text": "something else", "client_message_id": CLIENT_ID,
+                                  "conversation_id": conv["conversation_id"]})
+    assert resp.status_code == 409
+    assert "different text" in resp.json()["detail"]
+    assert len(rasa.received) == 1
+
+
+def test_a_duplicate_of_an_erased_conversation_is_404(app_env, rasa):
+    client, db = app_env
+    conv = client.post(URL, json={"text": "hej", "language": "sv"}).json()["conversation_id"]
+    body = {"text": "och sen?", "conversation_id": conv, "client_message_id": client_id(1)}
+    client.post(URL, json=body)
+    assert client.delete(f"/api/webchat/conversations/{conv}").status_code == 200
+    resp = client.post(URL, json=body)
+    assert resp.status_code == 404
+    assert "unknown conversation_id" in resp.json()["detail"]
+    assert len(rasa.received) == 2
+
+    # A message left behind by its erased conversation (the database enforced no foreign key)
+    # is no way back into it either.
+    conv = client.post(URL, json={"text": "hej", "language": "sv",
+                                  "client_message_id": client_id(2)}).json()["conversation_id"]
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        c.exec_driver_sql("DELETE FROM conversation WHERE id = ?", (conv,))
+    assert inbound_with(db, client_id(2)) == 1
+    resp = client.post(URL, json={"text": "hej", "language": "sv",
+                                  "client_message_id": client_id(2)})
+    assert resp.status_code == 404
+    assert len(rasa.received) == 3
+
+
+@pytest.mark.parametrize("bad", ["x" * 21, "x" * 65, "abc def ghi jkl mno pqr st", "ö" * 30])
+def test_a_malformed_client_message_id_is_422(app_env, rasa, bad):
+    client, db = app_env
+    resp = client.post(URL, json={"text": "hi", "client_message_id": bad})
+    assert resp.status_code == 422 and "client_message_id" in resp.text
+    assert rasa.received == [] and stored(db) == []
+
+
+def test_when_the_database_is_down_a_message_with_a_client_id_still_gets_112(rasa, tmp_path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}", environment="test"),
+                     rasa=rasa.client())
+    with TestClient(app) as client:
+        resp = client.post(URL, json={"text": "help", "client_message_id": CLIENT_ID})
+    assert resp.status_code == 503
+    assert "112" in resp.json()["messages"][0]["text"]
+
+
+def test_an_integrity_error_that_is_no_duplicate_is_database_trouble(app_env, rasa, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.webchat import router
+
+    def broken(*_args, **_kwargs):
+        raise IntegrityError("INSERT ...", {}, Exception("some other constraint"))
+
+    monkeypatch.setattr(router, "take_turn", broken)
+    client, _ = app_env
+    resp = client.post(URL, json={"text": "help", "client_message_id": CLIENT_ID})
+    assert resp.status_code == 503
+    assert "112" in resp.json()["messages"][0]["text"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
+def test_the_same_message_delivered_twice_at_once_takes_one_turn(database_url, rasa, monkeypatch,
+                                                                 existing):
+    """Both deliveries look for the message before either has stored it (a barrier holds them
+    there), so both try to store it: the unique constraint lets one through."""
+    import threading
+
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.webchat import router
+
+    upgrade_database(database_url)
+    db = Database(database_url)
+    barrier = threading.Barrier(2)
+    lock = threading.Lock()
+    looks = {"armed": False, "held": 0}
+    real_find, real_turn = router.find_original, router.take_turn
+    refused: list[IntegrityError] = []
+
+    def find_then_wait(s, client_message_id):  # noqa: ANN001, ANN202
+        found = real_find(s, client_message_id)
+        with lock:  # the first look of each delivery waits for the other's
+            hold = looks["armed"] and looks["held"] < 2
+            looks["held"] += hold
+        if hold:
+            barrier.wait(timeout=30)
+        return found
+
+    def turn(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return real_turn(*args, **kwargs)
+        except IntegrityError as exc:
+            refused.append(exc)
+            raise
+
+    monkeypatch.setattr(router, "find_original", find_then_wait)
+    monkeypatch.setattr(router, "take_turn", turn)
+    rasa.delay = 0.3  # the winner is still waiting for Rasa when the loser answers
+    app = create_app(Settings(database_url=database_url, environment="test"), rasa=rasa.client(),
+                     start_outbox_worker=False)
+    with TestClient(app) as client:
+        body = {"text": "hello", "language": "en", "client_message_id": CLIENT_ID}
+        if existing:
+            conv = client.post(URL, json={"text": "hi", "language": "en"}).json()
+            body["conversation_id"] = conv["conversation_id"]
+            rasa.received.clear()
+        looks["armed"] = True
+        replies: list = []
+        errors: list[BaseException] = []
+
+        def deliver() -> None:
+            try:
+                replies.append(client.post(URL, json=body))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                barrier.abort()
+
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    assert [r.status_code for r in replies] == [200, 200], [r.text for r in replies]
+    bodies = [r.json() for r in replies]
+    assert sorted(b["duplicate"] for b in bodies) == [False, True]
+    assert bodies[0]["conversation_id"] == bodies[1]["conversation_id"]
+    taken = next(b for b in bodies if not b["duplicate"])
+    assert [m["response"] for m in taken["messages"]] == ["utter_greet"]
+    assert len(refused) == 1  # the loser's insert met the unique constraint, before Rasa
+    assert len(rasa.received) == 1
+    assert inbound_with(db, CLIENT_ID) == 1
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 1
+    db.dispose()

@@ -205,15 +205,97 @@ def test_two_turns_without_javascript_show_the_whole_conversation(env, rasa):
     assert 'action="/chat#new"' in second.text
 
 
+def form_of(page: str, text: str) -> dict[str, str]:
+    """What sending the composer form of `page` with `text` posts."""
+    return {"text": text, **{name: hidden(page, name) for name in
+                             ("conversation_id", "lang", "src", "after", "client_message_id")}}
+
+
+def test_every_page_carries_a_new_id_for_the_next_message(env):
+    client, _ = env
+    ids = {hidden(client.get("/?lang=ro").text, "client_message_id") for _ in range(3)}
+    assert len(ids) == 3
+    assert all(len(i) >= 22 and re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
+    assert 'name="client_message_id"' not in client.get("/?lang=ro").text.split(
+        'id="delete-form"')[1]
+
+
 def test_the_same_form_sent_twice_takes_one_turn(env, rasa):
     client, db = env
-    first = post_form(client, text="salut")
-    conv, after = hidden(first.text, "conversation_id"), hidden(first.text, "after")
-    post_form(client, text="ajutor", conversation_id=conv, after=after)
-    again = post_form(client, text="ajutor", conversation_id=conv, after=after)  # reload / double tap
-    assert again.status_code == 200
+    start = client.get("/?lang=ro").text
+    first = client.post("/chat", data=form_of(start, "salut"))
+    again = client.post("/chat", data=form_of(start, "salut"))  # a reload after sending
+    assert first.status_code == again.status_code == 200
+    assert len(rasa.received) == 1 and len(conversations(db)) == 1
+    conv = hidden(first.text, "conversation_id")
+    assert hidden(again.text, "conversation_id") == conv
+    assert log_items(again.text) == log_items(first.text)
+    assert hidden(again.text, "client_message_id") != hidden(first.text, "client_message_id")
+
+    for _ in range(2):  # a double tap
+        page = client.post("/chat", data=form_of(first.text, "ce drepturi am?"))
+        assert page.status_code == 200
     assert len(rasa.received) == 2
-    assert [t for d, t in stored(db) if d == "inbound"] == ["salut", "ajutor"]
+    assert [t for d, t in stored(db) if d == "inbound"] == ["salut", "ce drepturi am?"]
+    assert log_items(page.text)[-2:] == [("user", "ce drepturi am?"),
+                                         ("bot", "text of utter_greet")]
+
+
+def test_the_same_text_sent_again_from_the_next_page_is_a_new_message(env, rasa):
+    client, db = env
+    first = post_form(client, text="da")
+    second = client.post("/chat", data=form_of(first.text, "da"))
+    client.post("/chat", data=form_of(second.text, "da"))
+    assert len(rasa.received) == 3
+    assert [t for d, t in stored(db) if d == "inbound"] == ["da", "da", "da"]
+
+
+def test_an_old_page_written_in_again_takes_the_new_text_once(env, rasa):
+    client, db = env
+    start = client.get("/?lang=ro").text
+    client.post("/chat", data=form_of(start, "salut"))
+    for _ in range(2):  # back to the first page (the browser kept it), another text, sent twice
+        page = client.post("/chat", data=form_of(start, "altceva"))
+        assert page.status_code == 200
+    assert len(rasa.received) == 2
+    assert [t for d, t in stored(db) if d == "inbound"] == ["salut", "altceva"]
+    assert len(conversations(db)) == 2  # the old page had no conversation yet
+
+
+def test_the_same_form_sent_twice_at_once_takes_one_turn(sqlite_url, rasa, monkeypatch):
+    import threading
+
+    from gateway.webchat import page as page_module
+
+    barrier = threading.Barrier(2)
+    lock = threading.Lock()
+    looks = {"armed": False, "held": 0}
+    real_find = page_module.find_original
+
+    def find_then_wait(s, client_message_id):  # noqa: ANN001, ANN202
+        found = real_find(s, client_message_id)
+        with lock:
+            hold = looks["armed"] and looks["held"] < 2
+            looks["held"] += hold
+        if hold:
+            barrier.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(page_module, "find_original", find_then_wait)
+    with make_client(sqlite_url, rasa) as client:
+        first = post_form(client, text="salut")
+        form = form_of(first.text, "ajutor")
+        looks["armed"] = True
+        pages: list = []
+        threads = [threading.Thread(target=lambda: pages.append(client.post("/chat", data=form)))
+                   for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert [p.status_code for p in pages] == [200, 200]
+    assert len(rasa.received) == 2
+    assert [t for d, t in stored(Database(sqlite_url)) if d == "inbound"] == ["salut", "ajutor"]
 
 
 @pytest.mark.parametrize(("text", "message"), [
