@@ -73,7 +73,7 @@ validate: $(RASA_STAMP)
 	$(RASA_ENV) $(RASA) data validate --config bot/config.yml --domain bot/domain --data nlu_data \
 		--fail-on-warnings
 
-test-unit: $(GW_STAMP)
+test-unit: $(GW_STAMP) system-packages
 	$(PY) -m pytest tests/unit -q
 
 test-rasa: validate $(MODEL)
