@@ -23,6 +23,8 @@ cancel stop no nej avbryt sluta nu anuleaza anulează renunt renunț nie anuluj 
 
 def is_cancel(text: str) -> bool:
     return text.strip(" .!?¡¿,;:。！？").casefold() in CANCEL_WORDS
+
+
 # What the person hears in this turn, by the state the first step left the request in.
 STATE_RESPONSES = {"notified": "utter_handoff_paged", "fallback": "utter_handoff_fallback",
                    "requested": "utter_handoff_paged"}
