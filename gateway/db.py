@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import REPO_ROOT
@@ -79,3 +80,10 @@ def alembic_config(url: str) -> Config:
 def upgrade_database(url: str) -> None:
     make_engine(url).dispose()  # creates the SQLite directory if needed
     command.upgrade(alembic_config(url), "head")
+
+
+def database_error_for_people(exc: DBAPIError) -> str:
+    """A database failure as one line for an administrator's terminal: only the driver's
+    message, because SQLAlchemy's own text would include the statement's parameters."""
+    return (f"database: {str(exc.orig).strip().splitlines()[0]}"
+            " (is RIGHTSLINE_DATABASE_URL right, and the database migrated?)")

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
-from gateway.db import Database
+from gateway.db import Database, database_error_for_people
 from gateway.escalation.models import PAGER_NUMBER, STAFF_USERNAME, Region, StaffUser
 from gateway.escalation.passwords import check_password_strength, hash_password
 from gateway.escalation.regions import area_key, load_regions, sync_regions
@@ -258,10 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ncancelled", file=sys.stderr)
         return 130
     except DBAPIError as exc:
-        # Only the driver's message: SQLAlchemy's own text would include the statement's
-        # parameters.
-        print(f"error: database: {str(exc.orig).strip().splitlines()[0]}"
-              " (is RIGHTSLINE_DATABASE_URL right, and the database migrated?)", file=sys.stderr)
+        print(f"error: {database_error_for_people(exc)}", file=sys.stderr)
         return 1
     return 0
 

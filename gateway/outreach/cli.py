@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
-from gateway.db import Database
+from gateway.db import Database, database_error_for_people
 from gateway.outreach import cards
 from gateway.outreach.models import OutreachSource
 from gateway.outreach.service import (
@@ -163,9 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:
-        # Only the driver's message: SQLAlchemy's own text would include the parameters.
-        print(f"error: database: {str(exc.orig).strip().splitlines()[0]}"
-              " (is RIGHTSLINE_DATABASE_URL right, and the database migrated?)", file=sys.stderr)
+        print(f"error: {database_error_for_people(exc)}", file=sys.stderr)
         return 1
     return 0
 
