@@ -1,7 +1,7 @@
 """A deterministic safety net for messages that signal immediate danger.
 
 The NLU model misses too many "I am in danger" messages, and any such message must get the
-emergency answer (112). The phrases live in translations/danger.yml, one list per language.
+emergency answer (112). The phrases live in translations/danger/<language>.yml, one list per language.
 
 Matching works on the normalised message: casefolded, Latin/Cyrillic combining accents
 (U+0300-U+036F) dropped after NFKD, every character that is not a letter, digit, combining mark
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-DANGER_FILE = Path(__file__).resolve().parents[2] / "translations" / "danger.yml"
+DANGER_DIR = Path(__file__).resolve().parents[2] / "translations" / "danger"
 SUBSTRING_LANGUAGES = frozenset({"th", "zh"})
 # The NLU's confidence in emergency_danger above which the emergency text goes first even
 # when another intent won (gateway.conversations.turn.danger_first). Chosen with
@@ -83,12 +83,14 @@ def parse_phrase(raw: str, language: str) -> Phrase | None:
     return Phrase(body, substring, at_start, at_end)
 
 
-def load_phrases(path: Path = DANGER_FILE) -> dict[str, tuple[Phrase, ...]]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+def load_phrases(directory: Path = DANGER_DIR) -> dict[str, tuple[Phrase, ...]]:
+    """One YAML list per language: <directory>/<language>.yml."""
     table: dict[str, tuple[Phrase, ...]] = {}
-    for language, raws in data.items():
-        phrases = (parse_phrase(raw, str(language)) for raw in raws or [])
-        table[str(language)] = tuple(dict.fromkeys(p for p in phrases if p is not None))
+    for path in sorted(directory.glob("*.yml")):
+        language = path.stem
+        raws = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        phrases = (parse_phrase(raw, language) for raw in raws)
+        table[language] = tuple(dict.fromkeys(p for p in phrases if p is not None))
     return table
 
 
@@ -96,7 +98,7 @@ _PHRASES: dict[str, tuple[Phrase, ...]] | None = None
 
 
 def phrases() -> dict[str, tuple[Phrase, ...]]:
-    """translations/danger.yml, loaded once."""
+    """translations/danger/*.yml, loaded once."""
     global _PHRASES
     if _PHRASES is None:
         _PHRASES = load_phrases()
@@ -117,7 +119,7 @@ def matching_phrases(text: str, language: str | None = None) -> list[tuple[str, 
 
 def signals_danger(text: str, language: str | None) -> bool:
     """True if the message signals immediate danger in the given language, in English or in
-    any other language of translations/danger.yml."""
+    any other language of translations/danger/."""
     words = normalise(text or "")
     if not words:
         return False
