@@ -28,7 +28,7 @@ FORM_FOR_CHANNEL = {"webchat": "web", "sms": "sms"}
 # Responses the gateway sends itself, without Rasa (the catalog must have them too).
 GATEWAY_RESPONSES = frozenset({
     "utter_unavailable", "utter_language_unsupported", "utter_conversation_deleted",
-    "utter_language_menu", "utter_greet",
+    "utter_language_menu", "utter_greet", "utter_language_hint",
     # SMS line (gateway.sms) and discreet numbers (gateway.nlg)
     "utter_sms_stopped", "utter_sms_started", "utter_sms_help", "utter_sms_text_only",
     "utter_rate_limited", "utter_greet_discreet",
@@ -105,8 +105,9 @@ def take_turn(
             supported=ctx.supports,
             default=ctx.default_language,
             detect=ctx.detect,
+            sticky_source=conversation.language_source,
         )
-        if decision.source in ("explicit", "detected") or conversation.language is None:
+        if decision.source in ("explicit", "detected", "guessed") or conversation.language is None:
             conversation.language = decision.language
             conversation.language_source = decision.source
         if opened_from is not None:
@@ -160,6 +161,9 @@ def take_turn(
             is_degraded = True
         messages = danger_first(ctx, conversation_id, text, lang, channel, messages,
                                 asked_rasa=not is_degraded)
+        if decision.needs_language_hint:
+            # Not sure which language this is: say how to choose, in a line any reader can use.
+            messages += fixed_messages(ctx.catalog, [("utter_language_hint", lang)], channel)
 
     try:
         _record_replies(ctx, conversation_id, lang, messages)

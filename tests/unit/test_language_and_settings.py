@@ -25,9 +25,30 @@ def test_sticky_language_holds_when_detection_is_unsure():
 
 
 def test_confident_detection_switches_and_is_used_for_new_conversations():
-    assert decide(sticky="sv", detect=lambda t, **kw: "ro").language == "ro"
+    assert decide(sticky="sv", text="hello there my friend", detect=lambda t, **kw: "ro").language == "ro"
     assert decide(detect=lambda t, **kw: "sv").source == "detected"
     assert decide().source == "default"
+
+
+def test_an_unsure_first_message_is_answered_with_a_hint_and_stays_unsettled():
+    from gateway.language.identify import Identification
+
+    guess = decide(text="ok", detect=lambda t: Identification("ro", False, "statistics"))
+    assert (guess.language, guess.source, guess.needs_language_hint) == ("ro", "guessed", True)
+    nothing = decide(text="ok", detect=lambda t: Identification(None, False, "unsure"))
+    assert (nothing.language, nothing.source, nothing.needs_language_hint) == ("en", "default", True)
+    # the next message, even a short one, may correct a guess ...
+    fixed = decide(sticky="ro", sticky_source="guessed", text="merci",
+                   detect=lambda t: Identification("sv", True, "statistics"))
+    assert (fixed.language, fixed.source, fixed.needs_language_hint) == ("sv", "detected", False)
+    # ... and a sure one in the guessed language settles it
+    kept = decide(sticky="ro", sticky_source="guessed", text="da",
+                  detect=lambda t: Identification("ro", True, "statistics"))
+    assert (kept.language, kept.source) == ("ro", "detected")
+    # a settled conversation is not moved by a short message, however sure
+    settled = decide(sticky="ro", sticky_source="detected", text="merci",
+                     detect=lambda t: Identification("sv", True, "statistics"))
+    assert (settled.language, settled.source) == ("ro", "sticky")
 
 
 def test_an_unsupported_explicit_choice_is_reported_not_silently_used():
@@ -73,21 +94,7 @@ def test_settings_come_from_rightsline_environment_variables(monkeypatch):
     assert s.gateway_port == 9123 and s.rasa_url == "http://127.0.0.1:6000"
 
 
-def test_the_real_detector_is_sure_on_sentences_and_silent_on_single_words():
-    from gateway.language.detect import LanguageDetector
-
-    detect = LanguageDetector(["sv", "en", "ro", "ru", "pl", "th", "zh", "ar"])
-    assert detect("What is the reflection period?") == "en"
-    assert detect("ce este perioada de reflectie") == "ro"
-    assert detect("ฉันอยู่ในอันตราย ช่วยด้วย") == "th"
-    assert detect("我有危险") == "zh"
-    assert detect("hej") is None and detect("ok") is None
-    assert detect("pomogite mne ploho") is None  # transliterated Russian: not guessed
-    assert detect("Vad är betänketid?", min_words=3) == "sv"
-    assert detect("hej hej", min_words=3) is None
-
-
-def test_a_one_word_message_never_flips_a_conversation():
+def test_a_one_word_message_never_flips_a_settled_conversation():
     from gateway.language.detect import LanguageDetector
 
     detect = LanguageDetector(["sv", "en", "pl"])
