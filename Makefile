@@ -16,7 +16,8 @@ MODEL := models/rightsline.tar.gz
 DEBIAN_PACKAGES := chromium fonts-noto-core fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 AXE := tests/support/axe/node_modules/axe-core/axe.min.js
-BOT_INPUTS := $(shell find bot nlu_data -type f -name '*.yml' 2>/dev/null)
+# The model depends on the data, the config and the custom NLU component's code.
+BOT_INPUTS := $(shell find bot nlu_data -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null) translations/translit.py
 # Rasa and TensorFlow are chatty and try to phone home; keep them quiet and offline.
 RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
 	PYTHONWARNINGS=ignore MPLCONFIGDIR=$(CURDIR)/var/mpl
@@ -49,7 +50,7 @@ model: $(MODEL)
 $(MODEL): $(BOT_INPUTS) | $(RASA_STAMP)
 	mkdir -p var/mpl models
 	$(RASA_ENV) $(RASA) train --config bot/config.yml --domain bot/domain --data nlu_data \
-		--out models --fixed-model-name rightsline --quiet
+		--out models --fixed-model-name rightsline --quiet --force
 	touch $@
 
 system-packages:

@@ -11,7 +11,7 @@ identifier decides in three steps:
 2. Character statistics learned from the project's own multilingual examples
    (`nlu_data/nlu/<lang>.yml`, the file name is the label), together with generated variants
    of them as people type on a phone: Latin-script languages without their diacritics, and
-   Russian, Ukrainian and Bulgarian in Latin letters (`translit.py`). A naive Bayes model over
+   Russian, Ukrainian and Bulgarian in Latin letters (`translations/translit.py`). A naive Bayes model over
    character 1-4-grams inside word boundaries, the classic language identifier, trained in a
    second at start-up.
 3. Confidence. The answer is `sure` only when the best language clearly beats the runner-up on
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.language.translit import latin_variants
+from translations.translit import latin_variants
 
 NLU_DIR = Path(__file__).resolve().parents[2] / "nlu_data" / "nlu"
 MAX_N = 4

@@ -79,3 +79,22 @@ def test_normalise_strips_accents_and_punctuation_but_keeps_thai_and_arabic_mark
     assert normalise("pomóż-mi") == "pomoz mi"
     assert normalise("Помогите, пожалуйста") == "помогите пожалуиста"
     assert normalise("ช่วยด้วย") == "ช่วยด้วย"
+
+
+@pytest.mark.parametrize(("text", "language", "expected"), [
+    ("he hit me last year, can I get compensation?", "en", False),
+    ("a client hit me two weeks ago, should I report it?", "en", False),
+    ("he hit me last year and now he is outside the door", "en", True),
+    ("he is hitting me", "en", True),
+    ("m-a bătut acum doi ani, pot face plângere?", "ro", False),
+    ("в прошлом году он меня бил, а сейчас он меня бьёт", "ru", True),
+])
+def test_violence_told_as_the_past_is_not_immediate_danger_unless_something_says_now(
+        text, language, expected):
+    assert signals_danger(text, language) is expected
+
+
+def test_the_tense_file_is_not_read_as_a_language_of_phrases():
+    from gateway.conversations.danger import phrases
+
+    assert "tense" not in phrases()

@@ -4,7 +4,7 @@ import pytest
 
 from gateway.language.detect import LanguageDetector
 from gateway.language.identify import LanguageIdentifier, script_of
-from gateway.language.translit import latin_variants, strip_diacritics
+from translations.translit import latin_variants, strip_diacritics
 
 
 @pytest.fixture(scope="module")

@@ -64,3 +64,8 @@ def latin_variants(text: str, language: str) -> list[str]:
         if language == "bg":
             variants.append(transliterate(text, _BG_CHAT))
     return [v for v in dict.fromkeys(variants) if v != text]
+
+
+def cyrillic_to_latin(text: str) -> str:
+    """One common informal Latin spelling of any Russian, Ukrainian or Bulgarian text."""
+    return transliterate(text, _COMMON)

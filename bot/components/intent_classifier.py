@@ -1,0 +1,143 @@
+"""Intent classification for messages as people really type them, in 13 languages.
+
+TF-IDF over character 1-4-grams inside word boundaries and word 1-2-grams, fed to a logistic
+regression. Measured against DIET and Rasa's own LogisticRegressionClassifier on the held-out
+sets (bench/nlu_eval.py, README "Understanding"): better on typos, missing diacritics and
+transliteration, and it trains in about a minute on 2 cores instead of six.
+
+What it does beyond a plain TF-IDF + logistic regression, and why:
+- the text is casefolded and Latin/Cyrillic accents are dropped before features are taken,
+  so "betänketid", "betanketid" and "BETÄNKETID" are the same words;
+- sublinear term frequency and L2-normalised rows, so a long story does not outweigh its
+  question;
+- every Cyrillic training example is also learned in Latin letters (the informal
+  transliteration of translations/translit.py, shared with the language identifier), so
+  "pomogite" is known without writing every example twice.
+
+Rasa's built-in featurizers are not needed; the component takes the raw text.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import unicodedata
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from translations.translit import cyrillic_to_latin
+
+logger = logging.getLogger(__name__)
+MODEL_FILE = "intent_classifier.pkl"
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+
+
+def normalise(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not "\u0300" <= ch <= "\u036f")
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class TfidfIntentClassifier(IntentClassifier, GraphComponent):
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            "C": 10.0,  # inverse regularisation strength of the logistic regression
+            "char_ngram_max": 4,
+            "word_ngram_max": 2,
+            "max_iter": 2000,
+            "ranking_length": 10,
+            # extra weight for emergency_danger: a missed danger message costs more than a
+            # false 112 (both are measured in bench/nlu_eval.py)
+            "emergency_weight": 1.0,
+        }
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["sklearn"]
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 pipeline: Any = None) -> None:
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.pipeline = pipeline
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> TfidfIntentClassifier:
+        return cls(config, model_storage, resource)
+
+    def _build(self, labels: list[str]) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import FeatureUnion, Pipeline
+
+        features = FeatureUnion([
+            ("chars", TfidfVectorizer(analyzer="char_wb", preprocessor=normalise, sublinear_tf=True,
+                                      ngram_range=(1, self.config["char_ngram_max"]))),
+            ("words", TfidfVectorizer(analyzer="word", preprocessor=normalise, sublinear_tf=True,
+                                      token_pattern=r"(?u)\b\w+\b",
+                                      ngram_range=(1, self.config["word_ngram_max"]))),
+        ])
+        counts = {label: labels.count(label) for label in set(labels)}
+        weights = {label: len(labels) / (len(counts) * n) for label, n in counts.items()}
+        if "emergency_danger" in weights:
+            weights["emergency_danger"] *= self.config["emergency_weight"]
+        classifier = LogisticRegression(C=self.config["C"], max_iter=self.config["max_iter"],
+                                        class_weight=weights, random_state=42)
+        return Pipeline([("features", features), ("classifier", classifier)])
+
+    def train(self, training_data: TrainingData) -> Resource:
+        texts, labels = [], []
+        for example in training_data.intent_examples:
+            text, intent = example.get(TEXT), example.get(INTENT)
+            if not (text and intent):
+                continue
+            texts.append(text)
+            labels.append(intent)
+            if _CYRILLIC.search(text):
+                texts.append(cyrillic_to_latin(text))
+                labels.append(intent)
+        if len(set(labels)) < 2:
+            logger.debug("fewer than two intents: nothing to train")
+            return self._resource
+        self.pipeline = self._build(labels)
+        self.pipeline.fit(texts, labels)
+        with self._model_storage.write_to(self._resource) as directory:
+            (directory / MODEL_FILE).write_bytes(pickle.dumps(self.pipeline))
+        return self._resource
+
+    @classmethod
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> TfidfIntentClassifier:
+        pipeline = None
+        try:
+            with model_storage.read_from(resource) as directory:
+                # Our own model file, written by train() above into the model archive.
+                pipeline = pickle.loads((directory / MODEL_FILE).read_bytes())  # noqa: S301
+        except (ValueError, FileNotFoundError):
+            logger.debug("no trained intent classifier in the model")
+        return cls(config, model_storage, resource, pipeline)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self.pipeline is None:
+            return messages
+        texts = [m.get(TEXT) or "" for m in messages]
+        probabilities = self.pipeline.predict_proba(texts)
+        names = list(self.pipeline.classes_)
+        for message, row in zip(messages, probabilities):
+            ranking = sorted(({"name": n, "confidence": float(p)} for n, p in zip(names, row)),
+                             key=lambda r: -r["confidence"])
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
+        return messages
