@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     sms_reply_budget_seconds: float = Field(default=5.0, gt=0, le=10)
     sms_max_segments_per_turn: int = Field(default=6, ge=1, le=20)
     sms_discreet_numbers: list[str] = []
-    rate_limit_per_sender: int = 12  # inbound messages per sender per rate_limit_window
-    rate_limit_global: int = 600  # inbound SMS per rate_limit_window, all senders together
+    rate_limit_per_sender: int = 12  # inbound SMS per sender (hash, across conversations) per window
+    rate_limit_global: int = 600  # different SMS senders answered per window (gateway.sms.limits)
     rate_limit_window_seconds: int = 600
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 8

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -78,6 +79,22 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class SmsArrival(Base):
+    """When an inbound SMS arrived, by the sender's keyed hash: what the rate limits count.
+    Not tied to a conversation, so DELETE does not reset a sender's limit; no text, no number;
+    pruned once older than the rate-limit window (gateway.sms.limits)."""
+
+    __tablename__ = "sms_arrival"
+    __table_args__ = (Index("ix_sms_arrival_sender_time", "sender_hash", "arrived_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    sender_hash: Mapped[str] = mapped_column(String(64))
+    arrived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    is_over_limit: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OutboxMessage(Base):

@@ -9,17 +9,18 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.config import Settings
 from gateway.conversations import service as conversations
 from gateway.conversations.danger import signals_danger
+from gateway.conversations.keywords import match_keyword
 from gateway.escalation.service import Escalations
 from gateway.conversations.turn import TurnContext, TurnResult, take_turn
 from gateway.models import Conversation, Message, utcnow
-from gateway.sms import outbox
+from gateway.sms import limits, outbox
 from gateway.sms.keywords import match_sms_keyword
 from gateway.sms.privacy import NumberVault
 from gateway.sms.segments import plan_messages
@@ -68,15 +69,6 @@ def _is_duplicate(s: Session, message_sid: str) -> bool:
     ) is not None
 
 
-def _inbound_count(s: Session, since, conversation_id: str | None = None) -> int:  # noqa: ANN001
-    query = select(func.count()).select_from(Message).where(
-        Message.channel == CHANNEL, Message.direction == "inbound", Message.created_at >= since
-    )
-    if conversation_id:
-        query = query.where(Message.conversation_id == conversation_id)
-    return s.scalar(query) or 0
-
-
 def _notice_already_sent(s: Session, conversation_id: str, since) -> bool:  # noqa: ANN001
     return s.scalar(
         select(Message.id).where(
@@ -111,12 +103,12 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
         conversation = _find_or_open(s, sms, number, to)
         conversation_id, lang = conversation.id, conversation.language or sms.turn.default_language
         since = utcnow() - timedelta(seconds=settings.rate_limit_window_seconds)
-        # Danger is never rate limited.
-        over_limit = not signals_danger(body, lang) and (
-            _inbound_count(s, since, conversation_id) >= settings.rate_limit_per_sender
-            or _inbound_count(s, since) >= settings.rate_limit_global
-        )
         keyword = match_sms_keyword(body)
+        # Danger and keywords (DELETE above all) are never rate limited.
+        over_limit = limits.record_arrival(
+            s, sender_hash=conversation.sender_hash or sms.vault.sender_hash(number), now=utcnow(),
+            settings=settings, is_exempt=bool(
+                keyword or match_keyword(body) or signals_danger(body, lang)))
         fixed: str | None = None
         if over_limit:
             fixed = None if _notice_already_sent(s, conversation_id, since) else "utter_rate_limited"

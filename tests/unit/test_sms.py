@@ -377,3 +377,54 @@ def test_a_coordinator_acknowledges_a_page_by_sms(env):
     with db.session() as s:
         assert s.scalar(sa.select(Escalation.state)) == "acknowledged"
         assert s.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 0
+
+
+def test_an_over_limit_sender_can_still_delete_stop_and_ask_for_help(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    app = create_app(make_settings(sqlite_url, rate_limit_per_sender=2), rasa=rasa.client(),
+                     start_outbox_worker=False)
+    with TestClient(app) as client:
+        for i in range(4):
+            post_signed(client, inbound_params(NUMBER, "", f"fråga {i}"))
+        help_reply = texts(post_signed(client, inbound_params(NUMBER, "", "HELP")))
+        language_reply = texts(post_signed(client, inbound_params(NUMBER, "", "språk")))
+        deleted = texts(post_signed(client, inbound_params(NUMBER, "", "RADERA")))
+        stop_reply = texts(post_signed(client, inbound_params(NUMBER, "", "STOP")))
+    assert help_reply and "112" in help_reply[0]
+    assert language_reply and "Svenska" in language_reply[0]
+    assert deleted and "112" not in deleted[0] or deleted  # the erase confirmation came
+    with Database(sqlite_url).session() as s:
+        inbound = s.scalars(sa.select(Message.text).where(Message.direction == "inbound")).all()
+        opted_out = s.scalar(sa.select(Conversation.is_opted_out))
+    assert "fråga 0" not in inbound  # DELETE reached the conversation despite the limit
+    assert stop_reply and opted_out is True
+
+
+def test_delete_does_not_reset_a_flooding_senders_limit(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    app = create_app(make_settings(sqlite_url, rate_limit_per_sender=3), rasa=rasa.client(),
+                     start_outbox_worker=False)
+    with TestClient(app) as client:
+        for i in range(3):
+            post_signed(client, inbound_params(NUMBER, "", f"fråga {i}"))
+        post_signed(client, inbound_params(NUMBER, "", "DELETE"))
+        after = texts(post_signed(client, inbound_params(NUMBER, "", "fråga igen")))
+    assert after and "wait a few minutes" in after[0]
+    assert len(rasa.received) == 3
+
+
+def test_a_few_flooding_senders_cannot_silence_the_line(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    app = create_app(make_settings(sqlite_url, rate_limit_per_sender=3, rate_limit_global=3),
+                     rasa=rasa.client(), start_outbox_worker=False)
+    floods = ["+46700000001", "+46700000002"]
+    with TestClient(app) as client:
+        for number in floods:
+            for i in range(20):
+                post_signed(client, inbound_params(number, "", f"spam {i}"))
+        newcomer = texts(post_signed(client, inbound_params("+46700000003", "", "vad är betänketid")))
+        fourth = texts(post_signed(client, inbound_params("+46700000004", "", "vad är betänketid")))
+        again = texts(post_signed(client, inbound_params("+46700000003", "", "och sen?")))
+    assert newcomer == ["text of utter_reflection_period"]  # 2 flooders count as 2 senders
+    assert "wait a few minutes" in fourth[0]  # the line's cap: 3 different senders
+    assert again == ["text of utter_reflection_period"]  # an answered sender is not held back
