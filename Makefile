@@ -75,7 +75,7 @@ validate: $(RASA_STAMP)
 		--fail-on-warnings
 
 test-unit: $(GW_STAMP) system-packages
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit tests/security -q
 
 test-rasa: validate $(MODEL)
 	$(RASA_ENV) $(RASA) test core --model $(MODEL) --stories tests/rasa --endpoints bot/endpoints.yml \
@@ -94,7 +94,8 @@ bench: venv model system-packages
 	$(PY) -m bench.sms_webhook
 	$(PY) -m bench.escalation_latency
 	$(PY) -m bench.webchat_slow3g
-	$(RASA_ENV) $(RASA_VENV)/bin/python -m bench.nlu_eval
+	$(PY) -m bench.understanding --set heldout
+	$(RASA_ENV) $(RASA_VENV)/bin/python -m bench.nlu_eval --set heldout
 
 clean:
 	rm -rf models results var/mpl

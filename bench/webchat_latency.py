@@ -78,7 +78,8 @@ def main() -> None:
 
         def via_rasa(i: int) -> None:
             text, lang = QUESTIONS[i % len(QUESTIONS)]
-            r = client.post(f"{settings.rasa_url}/webhooks/rest/webhook",
+            r = client.post(f"{settings.rasa_url}/webhooks/gateway/webhook",
+                            headers={"Authorization": f"Bearer {settings.internal_token.get_secret_value()}"},
                             json={"sender": uuid.uuid4().hex, "message": text,
                                   "metadata": {"language": lang, "channel": "webchat"}})
             r.raise_for_status()

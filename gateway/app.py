@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway.bot.client import RasaClient
@@ -23,6 +25,7 @@ from gateway.escalation.notify import PersonNotifier
 from gateway.escalation.router import router as escalation_router
 from gateway.escalation.service import EscalationPolicy, Escalations
 from gateway.health.router import router as health_router
+from gateway.limits import BodyLimitMiddleware
 from gateway.log_config import configure_logging
 from gateway.nlg.router import router as nlg_router
 from gateway.sms.outbox import OutboxWorker
@@ -138,6 +141,16 @@ def create_app(
         else settings.public_base_url.rstrip("/") + "/sms/twilio/status",
         max_attempts=settings.outbox_max_attempts,
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Say what is wrong and where, never echo the input back (it may be a person's words,
+        # or 50 MB of it).
+        detail = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+                  for err in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    app.add_middleware(BodyLimitMiddleware)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202

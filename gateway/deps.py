@@ -51,7 +51,9 @@ def require_internal_token(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     expected = f"Bearer {settings.internal_token.get_secret_value()}"
-    if authorization is None or not hmac.compare_digest(authorization, expected):
+    # bytes: compare_digest refuses non-ASCII str, and a header is any latin-1 text
+    if authorization is None or not hmac.compare_digest(
+            authorization.encode("utf-8", "replace"), expected.encode("utf-8")):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "internal endpoint: bad or missing token")
 
 

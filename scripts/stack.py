@@ -24,6 +24,7 @@ from gateway.db import Database, upgrade_database
 from gateway.escalation.regions import sync_regions
 
 RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = REPO_ROOT / ".venv-rasa" / "bin" / "python"
 GATEWAY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 DEFAULT_MODEL = REPO_ROOT / "models" / "rightsline.tar.gz"
 LOOPBACK_TWILIO_TOKEN = "loopback-twilio-auth-token"
@@ -114,8 +115,7 @@ class Stack:
         with database.session() as session:
             sync_regions(session)
         database.dispose()
-        self._spawn("actions", [str(RASA_BIN), "run", "actions", "--actions", "actions",
-                                "--port", str(s.actions_port)])
+        self._spawn("actions", [str(RASA_PYTHON), "-m", "actions.server"])
         self._spawn("rasa", [str(RASA_BIN), "run", "--enable-api",
                              "--auth-token", s.internal_token.get_secret_value(),
                              "-i", s.rasa_host, "-p", str(s.rasa_port), "-m", str(self.model),

@@ -28,6 +28,10 @@ class BotMessage:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Rasa's channel for the gateway only (bot/channels.py): the REST channel behind the token.
+WEBHOOK_PATH = "/webhooks/gateway/webhook"
+
+
 class RasaUnavailable(Exception):
     """Rasa did not answer in time or answered with an error."""
 
@@ -44,7 +48,8 @@ class RasaClient:
     def send(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
         payload = {"sender": sender_id, "message": neutralise_commands(text), "metadata": metadata}
         try:
-            resp = self._client.post(f"{self.base_url}/webhooks/rest/webhook", json=payload)
+            resp = self._client.post(f"{self.base_url}{WEBHOOK_PATH}", json=payload,
+                                     headers={"Authorization": f"Bearer {self._token}"})
             resp.raise_for_status()
             items = resp.json()
         except (httpx.HTTPError, ValueError) as exc:

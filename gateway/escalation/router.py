@@ -16,7 +16,7 @@ from gateway.escalation.models import Region
 from gateway.escalation.regions import find_region
 from gateway.escalation.service import Escalations, request_escalation
 
-router = APIRouter(prefix="/internal", dependencies=[InternalAuth])
+router = APIRouter(prefix="/internal", dependencies=[InternalAuth], include_in_schema=False)
 # This endpoint is called by the action server while Rasa is answering a web chat or SMS turn
 # that holds a thread of the default pool: it runs in threads of its own, so a full default
 # pool can never leave the chain Rasa -> actions -> here waiting on itself.

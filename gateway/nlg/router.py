@@ -18,7 +18,7 @@ from translations.catalog import Catalog
 from translations.mt import TranslationUnavailable, Translator
 
 log = logging.getLogger(__name__)
-router = APIRouter(dependencies=[InternalAuth])
+router = APIRouter(dependencies=[InternalAuth], include_in_schema=False)
 # Machine translation runs in worker threads of its own: the web chat's sync endpoints hold
 # the default thread pool while they wait for Rasa, and Rasa is waiting for this endpoint.
 MT_LIMITER = anyio.CapacityLimiter(4)
