@@ -148,7 +148,11 @@ def test_delete_erases_the_conversation_on_the_server_too(phone, stack):
     send(phone, "What is the reflection period?")
     ids: list[str] = []
     phone.on("request", lambda r: ids.extend(re.findall(r"/conversations/([A-Za-z0-9_-]+)", r.url)))
-    phone.click("#delete")
+    # The page clears at once and erases the server copy in the background: wait for the
+    # server's answer to the DELETE before checking the server (otherwise a race).
+    with phone.expect_response(lambda r: r.request.method == "DELETE", timeout=15_000) as erased:
+        phone.click("#delete")
+    assert erased.value.status == 200
     phone.wait_for_function("() => document.querySelectorAll('#log .user').length === 0")
     assert "reflection period" not in log_text(phone).lower()
     assert ids, "the page did not ask the server to erase the conversation"
