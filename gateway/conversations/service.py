@@ -93,6 +93,23 @@ def delete_conversation(session: Session, conversation_id: str) -> bool:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         return False
+    close_escalations_of_erased(session, conversation_id)
     session.delete(conversation)
     session.flush()
     return True
+
+
+def close_escalations_of_erased(session: Session, conversation_id: str) -> int:
+    """A person who erases the conversation also ends their request for a coordinator: no
+    backup or fallback is paged for it any more, and the console shows it closed. Audited
+    without personal data (the request's own reference stays, the conversation is gone)."""
+    from gateway.escalation.models import AuditEvent, Escalation  # see is_with_coordinator
+
+    now = utcnow()
+    open_ones = session.scalars(select(Escalation).where(
+        Escalation.conversation_id == conversation_id, Escalation.state != "closed")).all()
+    for escalation in open_ones:
+        escalation.state, escalation.step_due_at = "closed", None
+        escalation.outcome, escalation.closed_at, escalation.updated_at = "erased_by_person", now, now
+        session.add(AuditEvent(actor="person", action="erased", escalation_id=escalation.id, at=now))
+    return len(open_ones)

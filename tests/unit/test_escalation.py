@@ -259,3 +259,28 @@ def test_the_internal_api_starts_an_escalation_and_the_person_is_told(sqlite_url
         assert s.scalars(sa.select(Message).where(Message.conversation_id == conv_id)).all() == []
         assert s.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "fallback"))
     db.dispose()
+
+
+def test_erasing_the_conversation_ends_the_request_and_stops_the_paging(env):
+    from gateway.conversations import service as conversations
+
+    db, vault = env
+    clock = Clock(T0)
+    service = escalations(db, vault, clock, fallback=FALLBACK)
+    with db.session() as s:
+        conversation = conversations.open_conversation(s, channel="webchat")
+        conversation_id = conversation.id
+        esc_id = request_escalation(s, conversation_id=conversation_id, region_code="vast",
+                                    urgency="danger", reason="emergency_danger", may_contact=True,
+                                    now=clock()).id
+    service.run_due_steps()
+    with db.session() as s:
+        assert conversations.delete_conversation(s, conversation_id)
+    clock.now += timedelta(minutes=30)
+    assert service.run_due_steps() == 0
+    assert pages(db, vault) == [PRIMARY]  # neither the backup nor the fallback was paged
+    assert state(db, esc_id)[0] == "closed"
+    with db.session() as s:
+        escalation = s.get(Escalation, esc_id)
+        assert (escalation.outcome, escalation.conversation_id) == ("erased_by_person", None)
+    assert actions(db, esc_id)[-1] == "erased"
