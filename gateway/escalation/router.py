@@ -14,7 +14,7 @@ from gateway.deps import DatabaseDep, InternalAuth
 from gateway.db import Database
 from gateway.escalation.models import Region
 from gateway.escalation.regions import find_region
-from gateway.escalation.service import Escalations, request_escalation
+from gateway.escalation.service import Escalations, join_open_escalation, request_escalation
 
 router = APIRouter(prefix="/internal", dependencies=[InternalAuth], include_in_schema=False)
 # This endpoint is called by the action server while Rasa is answering a web chat or SMS turn
@@ -63,6 +63,14 @@ def _start(body: EscalationIn, db: Database, escalations: Escalations) -> Escala
         for hint in (body.region_code, conversation.region_hint):
             if region is None and hint and s.get(Region, hint) is not None:
                 region = hint
+        open_one = join_open_escalation(
+            s, conversation_id=body.conversation_id, urgency=body.urgency, reason=body.reason,
+            may_contact=body.may_contact, now=escalations.clock())
+        if open_one is not None:
+            # Already on its way: nobody is paged again (a script cannot page the rota in a
+            # loop); the person hears where their request stands.
+            return EscalationOut(reference=open_one.reference, region_code=open_one.region_code,
+                                 state=open_one.state)
         escalation = request_escalation(
             s, conversation_id=body.conversation_id, region_code=region, urgency=body.urgency,
             reason=body.reason, may_contact=body.may_contact, now=escalations.clock(),

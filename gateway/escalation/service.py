@@ -67,6 +67,31 @@ def request_escalation(
     return escalation
 
 
+def join_open_escalation(
+    session: Session, *, conversation_id: str | None, urgency: str, reason: str,
+    may_contact: bool, now: datetime,
+) -> Escalation | None:
+    """A conversation has at most one open request: a second one adds to it (danger raises
+    its urgency, so it sorts first in the queue) instead of paging the rota again. Returns the
+    open request, or None when there is none."""
+    if conversation_id is None:
+        return None
+    escalation = session.scalar(
+        select(Escalation).where(Escalation.conversation_id == conversation_id,
+                                 Escalation.state != "closed")
+        .order_by(Escalation.id).limit(1).with_for_update()
+    )
+    if escalation is None:
+        return None
+    if urgency == "danger" and escalation.urgency != "danger":
+        escalation.urgency, escalation.reason = "danger", reason
+        audit(session, actor="person", action="raised_to_danger", escalation_id=escalation.id, now=now)
+    escalation.may_contact = escalation.may_contact or may_contact
+    escalation.updated_at = now
+    audit(session, actor="person", action="requested_again", escalation_id=escalation.id, now=now)
+    return escalation
+
+
 def page_text(escalation: Escalation) -> str:
     # No personal data in a page: a reference, the region, the urgency, how to acknowledge.
     urgency = "URGENT (danger)" if escalation.urgency == "danger" else "normal"

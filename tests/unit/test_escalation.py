@@ -284,3 +284,62 @@ def test_erasing_the_conversation_ends_the_request_and_stops_the_paging(env):
         escalation = s.get(Escalation, esc_id)
         assert (escalation.outcome, escalation.conversation_id) == ("erased_by_person", None)
     assert actions(db, esc_id)[-1] == "erased"
+
+
+def test_a_conversation_has_one_open_request_and_asking_again_pages_nobody(env):
+    from gateway.conversations import service as conversations
+    from gateway.escalation.service import join_open_escalation
+
+    db, vault = env
+    clock = Clock(T0)
+    service = escalations(db, vault, clock, fallback=FALLBACK)
+    with db.session() as s:
+        conversation_id = conversations.open_conversation(s, channel="webchat").id
+        assert join_open_escalation(s, conversation_id=conversation_id, urgency="normal",
+                                    reason="request_human", may_contact=False, now=clock()) is None
+        esc_id = request_escalation(s, conversation_id=conversation_id, region_code="vast",
+                                    urgency="normal", reason="request_human", may_contact=False,
+                                    now=clock()).id
+    service.run_due_steps()
+    for _ in range(5):  # a script asking again and again, the last time as "danger"
+        clock.now += timedelta(seconds=30)
+        with db.session() as s:
+            joined = join_open_escalation(s, conversation_id=conversation_id, urgency="danger",
+                                          reason="emergency_danger", may_contact=True, now=clock())
+            assert joined.id == esc_id
+        service.run_due_steps()
+    assert pages(db, vault) == [PRIMARY]
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)) == 1
+        escalation = s.get(Escalation, esc_id)
+        assert (escalation.urgency, escalation.may_contact) == ("danger", True)
+    assert actions(db, esc_id).count("raised_to_danger") == 1
+
+
+def test_the_internal_api_answers_a_second_request_with_the_open_one(sqlite_url):
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from gateway.config import LOCAL_INTERNAL_TOKEN
+    from gateway.conversations import service as conversations
+    from gateway.escalation.regions import sync_regions
+    from tests.unit.fakes import FakeRasa
+
+    upgrade_database(sqlite_url)
+    db = Database(sqlite_url)
+    with db.session() as s:
+        sync_regions(s)
+        conv_id = conversations.open_conversation(s, channel="webchat", language="pl").id
+    app = create_app(Settings(database_url=sqlite_url, environment="test"), rasa=FakeRasa().client(),
+                     start_outbox_worker=False)
+    auth = {"Authorization": f"Bearer {LOCAL_INTERNAL_TOKEN}"}
+    body = {"conversation_id": conv_id, "place": "Göteborg", "may_contact": True}
+    with TestClient(app) as client:
+        first = client.post("/internal/escalations", json=body, headers=auth).json()
+        again = client.post("/internal/escalations", json=body | {"urgency": "danger",
+                            "reason": "emergency_danger"}, headers=auth).json()
+    assert again["reference"] == first["reference"]
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)) == 1
+        assert s.scalar(sa.select(Escalation.urgency)) == "danger"
+    db.dispose()
