@@ -95,9 +95,48 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
 
+    @property
+    def is_loopback_only(self) -> bool:
+        """The line is reachable from this machine only: its public URL is loopback and its
+        database is SQLite or on loopback. Only then may the published local secrets be used."""
+        from urllib.parse import urlsplit
+
+        from sqlalchemy.engine import make_url
+
+        public_host = (urlsplit(self.public_base_url).hostname or "").lower()
+        try:
+            db_host = (make_url(self.database_url).host or "").lower()
+        except Exception:  # noqa: BLE001 - an unparsable URL is not "local"
+            return False
+        local = {"127.0.0.1", "localhost", "::1"}
+        return public_host in local and (db_host in local or db_host == "")
+
+    @model_validator(mode="after")
+    def _refuse_published_secrets_off_loopback(self) -> "Settings":
+        """The local defaults are in this repository: with them the numbers' hashes could be
+        reversed by anyone. Refused whenever the line is reachable from outside this machine
+        or its database is elsewhere, whatever RIGHTSLINE_ENVIRONMENT says."""
+        if self.environment == "production" or self.is_loopback_only:
+            return self
+        for name, value, local in (
+            ("INTERNAL_TOKEN", self.internal_token, LOCAL_INTERNAL_TOKEN),
+            ("SENDER_HASH_KEY", self.sender_hash_key, LOCAL_SENDER_HASH_KEY),
+            ("ENCRYPTION_KEY", self.encryption_key, LOCAL_ENCRYPTION_KEY),
+        ):
+            secret = value.get_secret_value()
+            if secret == local or (name != "ENCRYPTION_KEY" and len(secret.encode()) < 32):
+                raise ValueError(
+                    f"RIGHTSLINE_{name} must be set to a strong secret (32+ bytes) when the "
+                    "public URL or the database is not on loopback")
+        return self
+
     @model_validator(mode="after")
     def _refuse_local_secrets_in_production(self) -> "Settings":
         if self.environment == "production":
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("production needs RIGHTSLINE_PUBLIC_BASE_URL to be https://")
+            if len(self.sender_hash_key.get_secret_value().encode()) < 32:
+                raise ValueError("RIGHTSLINE_SENDER_HASH_KEY must be at least 32 bytes in production")
             token = self.internal_token.get_secret_value()
             if token == LOCAL_INTERNAL_TOKEN or len(token) < 32:
                 raise ValueError(

@@ -21,7 +21,7 @@ from gateway.escalation.passwords import hash_password
 from gateway.escalation.regions import sync_regions
 from gateway.outreach.models import OutreachSource
 from gateway.outreach.service import add_source, count_conversation, local_day
-from tests.unit.fakes import FakeRasa
+from tests.unit.fakes import STRONG_TEST_SECRETS, FakeRasa
 from translations.mt import FakeTranslator
 
 PASSWORD = "correct horse battery staple"
@@ -34,7 +34,8 @@ SOURCES = "/console/admin/sources"
 def env(sqlite_url):
     upgrade_database(sqlite_url)
     settings = Settings(database_url=sqlite_url, environment="test", detect_language=False,
-                        public_base_url=BASE, twilio_from_number="+46700000000")
+                        public_base_url=BASE, twilio_from_number="+46700000000",
+                        **STRONG_TEST_SECRETS)
     app = create_app(settings, rasa=FakeRasa().client(), translator=FakeTranslator(set()),
                      start_outbox_worker=False)
     db = Database(sqlite_url)

@@ -69,6 +69,7 @@ PRODUCTION = dict(
     environment="production", internal_token="x" * 40, database_url="postgresql://d/x",
     sender_hash_key="h" * 40, encryption_key="Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyMTI=",
     twilio_account_sid="AC" + "0" * 32, twilio_auth_token="t" * 32,
+    public_base_url="https://line.example.org",
 )
 
 
@@ -101,3 +102,31 @@ def test_a_one_word_message_never_flips_a_settled_conversation():
     d = resolve_language(explicit=None, sticky="sv", text="okej", supported=SUPPORTED,
                          default="en", detect=detect)
     assert (d.language, d.source) == ("sv", "sticky")
+
+
+@pytest.mark.parametrize("exposed", [
+    {"public_base_url": "https://line.example.org"},
+    {"database_url": "postgresql://db.internal/rightsline"},
+])
+def test_the_published_local_secrets_are_refused_off_loopback_in_any_environment(exposed):
+    for environment in ("local", "test"):
+        with pytest.raises(ValidationError, match="strong secret"):
+            Settings(environment=environment, **exposed)
+    strong = dict(internal_token="i" * 40, sender_hash_key="s" * 40,
+                  encryption_key=PRODUCTION["encryption_key"])
+    assert Settings(environment="local", **exposed, **strong).environment == "local"
+
+
+def test_loopback_with_local_secrets_is_fine_for_development():
+    assert Settings(environment="local").is_loopback_only
+    assert Settings(database_url="postgresql://127.0.0.1/test").is_loopback_only
+    assert Settings(database_url="postgresql:///test").is_loopback_only  # unix socket
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"public_base_url": "http://line.example.org"}, "https"),
+    ({"sender_hash_key": "short-key-16byte"}, "32 bytes"),
+])
+def test_production_needs_https_and_a_long_sender_hash_key(override, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(**(PRODUCTION | override))

@@ -23,7 +23,7 @@ from gateway.sms.segments import plan_messages, split_message
 from gateway.sms.sender import TwilioSender
 from gateway.sms.simulator import inbound_params
 from tests.support.fake_twilio import FakeTwilio
-from tests.unit.fakes import FakeRasa
+from tests.unit.fakes import STRONG_TEST_SECRETS, FakeRasa
 from translations.sms import segment_info
 
 TOKEN = "twilio-auth-token-for-tests"
@@ -34,7 +34,7 @@ INBOUND = "/sms/twilio/inbound"
 
 def make_settings(url: str, **overrides) -> Settings:
     values = dict(database_url=url, environment="test", twilio_auth_token=TOKEN,
-                  public_base_url=PUBLIC, detect_language=False)
+                  public_base_url=PUBLIC, detect_language=False, **STRONG_TEST_SECRETS)
     values.update(overrides)
     return Settings(**values)
 
@@ -166,7 +166,9 @@ def test_one_sender_cannot_flood_the_line_and_gets_one_notice(sqlite_url, rasa):
 
 
 def test_a_discreet_number_greets_without_naming_the_subject(sqlite_url):
-    from tests.unit.test_nlg import AUTH, nlg_body
+    from tests.unit.test_nlg import nlg_body
+
+    AUTH = {"Authorization": f"Bearer {STRONG_TEST_SECRETS['internal_token']}"}
 
     upgrade_database(sqlite_url)
     app = create_app(make_settings(sqlite_url), rasa=FakeRasa().client(), start_outbox_worker=False)
