@@ -57,3 +57,24 @@ def test_the_line_still_answers_through_the_gateway(gateway):
     r = gateway.post("/api/webchat/messages", json={"text": "What is the reflection period?"})
     assert r.status_code == 200
     assert r.json()["messages"][0]["response"] == "utter_reflection_period"
+
+
+def test_a_turn_cut_short_leaves_no_message_text_in_rasas_log(stack):
+    """Rasa's REST channel logs the person's words when a turn is cancelled (the caller timed
+    out or went away): the gateway's channel must not (issue 11, item 15)."""
+    s = stack.settings
+    marker = f"zqx{uuid.uuid4().hex[:12]} I need a safe place tonight"
+    right = {"Authorization": f"Bearer {s.internal_token.get_secret_value()}"}
+    body = {"sender": uuid.uuid4().hex, "message": marker,
+            "metadata": {"language": "en", "channel": "webchat"}}
+    for _ in range(3):  # the caller gives up long before the turn can finish
+        try:
+            httpx.post(f"{s.rasa_url}/webhooks/gateway/webhook", json=body, headers=right,
+                       timeout=0.005)
+        except httpx.TimeoutException:
+            pass
+    with httpx.Client(timeout=20) as client:  # let Rasa finish or cancel what it had
+        client.post(f"{s.rasa_url}/webhooks/gateway/webhook", headers=right,
+                    json={**body, "message": "hello"})
+    log = (stack.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert marker.split()[0] not in log
