@@ -168,7 +168,7 @@ class LanguageIdentifier:
         by_script = script_of(text)
         if by_script in self.languages:
             return Identification(by_script, True, "script")
-        candidates = [c for c in candidates_for(text, self.languages) if c in self.languages]
+        candidates = candidates_for(text, self.languages)
         scores, evidence = self._model.scores(text, candidates)
         if not evidence or not scores:
             return Identification(None, False, "unsure")
@@ -209,10 +209,8 @@ def training_examples(directory: Path = NLU_DIR, *, with_catalog: bool = True) -
                 if line.startswith("- "):
                     texts.append(line[2:].strip())
         lang = path.stem
-        variants = [v for t in texts for v in latin_variants(t, lang)]
-        catalog_texts = extra.get(lang, [])
-        catalog_variants = [v for t in catalog_texts for v in latin_variants(t, lang)]
-        examples[lang] = texts + variants + catalog_texts + catalog_variants
+        texts += extra.get(lang, [])
+        examples[lang] = texts + [v for t in texts for v in latin_variants(t, lang)]
     return examples
 
 

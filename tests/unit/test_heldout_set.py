@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bench.heldout import HELDOUT_DIR, RESPONSE_FOR_INTENT, STYLES, load
 from translations.languages import CORE_LANGUAGES
@@ -16,13 +15,7 @@ def _key(text: str) -> str:
 
 
 def training_texts() -> set[str]:
-    texts = set()
-    for path in NLU_DIR.glob("*.yml"):
-        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
-            for line in block["examples"].splitlines():
-                if line.strip().startswith("- "):
-                    texts.add(_key(line.strip()[2:]))
-    return texts
+    return {_key(e.text) for path in NLU_DIR.glob("*.yml") for e in load(path)}
 
 
 @pytest.mark.parametrize("language", list(CORE_LANGUAGES))
