@@ -115,8 +115,9 @@ class Settings(BaseSettings):
     def _refuse_published_secrets_off_loopback(self) -> "Settings":
         """The local defaults are in this repository: with them the numbers' hashes could be
         reversed by anyone. Refused whenever the line is reachable from outside this machine
-        or its database is elsewhere, whatever RIGHTSLINE_ENVIRONMENT says."""
-        if self.environment == "production" or self.is_loopback_only:
+        or its database is elsewhere, whatever RIGHTSLINE_ENVIRONMENT says, and always in
+        production. The one place for these rules; production adds its own below."""
+        if self.is_loopback_only and self.environment != "production":
             return self
         for name, value, local in (
             ("INTERNAL_TOKEN", self.internal_token, LOCAL_INTERNAL_TOKEN),
@@ -124,10 +125,10 @@ class Settings(BaseSettings):
             ("ENCRYPTION_KEY", self.encryption_key, LOCAL_ENCRYPTION_KEY),
         ):
             secret = value.get_secret_value()
-            if secret == local or (name != "ENCRYPTION_KEY" and len(secret.encode()) < 32):
+            if not secret or secret == local or (name != "ENCRYPTION_KEY" and len(secret.encode()) < 32):
                 raise ValueError(
-                    f"RIGHTSLINE_{name} must be set to a strong secret (32+ bytes) when the "
-                    "public URL or the database is not on loopback")
+                    f"RIGHTSLINE_{name} must be set to a strong secret of at least 32 bytes in "
+                    "production, or when the public URL or the database is not on loopback")
         return self
 
     @model_validator(mode="after")
@@ -135,20 +136,11 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("production needs RIGHTSLINE_PUBLIC_BASE_URL to be https://")
-            if len(self.sender_hash_key.get_secret_value().encode()) < 32:
-                raise ValueError("RIGHTSLINE_SENDER_HASH_KEY must be at least 32 bytes in production")
-            token = self.internal_token.get_secret_value()
-            if token == LOCAL_INTERNAL_TOKEN or len(token) < 32:
+            if len(self.internal_token.get_secret_value()) < 32:  # characters, not only bytes
                 raise ValueError(
                     "RIGHTSLINE_INTERNAL_TOKEN must be set to a random value of at least "
                     "32 characters in production"
                 )
-            for name, value, local in (
-                ("SENDER_HASH_KEY", self.sender_hash_key, LOCAL_SENDER_HASH_KEY),
-                ("ENCRYPTION_KEY", self.encryption_key, LOCAL_ENCRYPTION_KEY),
-            ):
-                if not value.get_secret_value() or value.get_secret_value() == local:
-                    raise ValueError(f"RIGHTSLINE_{name} must be set to a secret in production")
             if self.is_sms_simulated:
                 raise ValueError("production needs RIGHTSLINE_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
             if self.database_url.startswith("sqlite"):

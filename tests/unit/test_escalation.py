@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -225,14 +226,16 @@ def test_close_needs_a_known_outcome_and_ends_the_handoff(env):
     assert service.run_due_steps() == 0
 
 
-def test_the_internal_api_starts_an_escalation_and_the_person_is_told(sqlite_url):
+@contextmanager
+def internal_api(sqlite_url):
+    """The gateway app with a fresh database (regions synced, nobody on call) and one Polish
+    web chat conversation: (client, db, conversation id, the internal API's auth header)."""
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app
     from gateway.config import LOCAL_INTERNAL_TOKEN
     from gateway.conversations import service as conversations
     from gateway.escalation.regions import sync_regions
-    from gateway.models import Message
     from tests.unit.fakes import FakeRasa
 
     upgrade_database(sqlite_url)
@@ -242,9 +245,19 @@ def test_the_internal_api_starts_an_escalation_and_the_person_is_told(sqlite_url
         conv_id = conversations.open_conversation(s, channel="webchat", language="pl").id
     app = create_app(Settings(database_url=sqlite_url, environment="test"), rasa=FakeRasa().client(),
                      start_outbox_worker=False)
-    auth = {"Authorization": f"Bearer {LOCAL_INTERNAL_TOKEN}"}
-    body = {"conversation_id": conv_id, "place": "mieszkam w Göteborgu", "may_contact": True}
-    with TestClient(app) as client:
+    try:
+        with TestClient(app) as client:
+            yield client, db, conv_id, {"Authorization": f"Bearer {LOCAL_INTERNAL_TOKEN}"}
+    finally:
+        db.dispose()
+
+
+def test_the_internal_api_starts_an_escalation_and_the_person_is_told(sqlite_url):
+    from gateway.models import Message
+
+    with internal_api(sqlite_url) as (client, db, conv_id, auth):
+        app = client.app
+        body = {"conversation_id": conv_id, "place": "mieszkam w Göteborgu", "may_contact": True}
         assert client.post("/internal/escalations", json=body).status_code == 401
         resp = client.post("/internal/escalations", json=body, headers=auth)
         assert resp.status_code == 201, resp.text
@@ -255,10 +268,9 @@ def test_the_internal_api_starts_an_escalation_and_the_person_is_told(sqlite_url
         # Nobody is on call in this fresh database: the first step ran at once and fell back;
         # the caller (the action server) tells the person, so no status message is queued.
         assert app.state.escalations.run_due_steps() == 0
-    with db.session() as s:
-        assert s.scalars(sa.select(Message).where(Message.conversation_id == conv_id)).all() == []
-        assert s.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "fallback"))
-    db.dispose()
+        with db.session() as s:
+            assert s.scalars(sa.select(Message).where(Message.conversation_id == conv_id)).all() == []
+            assert s.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "fallback"))
 
 
 def test_erasing_the_conversation_ends_the_request_and_stops_the_paging(env):
@@ -317,29 +329,12 @@ def test_a_conversation_has_one_open_request_and_asking_again_pages_nobody(env):
 
 
 def test_the_internal_api_answers_a_second_request_with_the_open_one(sqlite_url):
-    from fastapi.testclient import TestClient
-
-    from gateway.app import create_app
-    from gateway.config import LOCAL_INTERNAL_TOKEN
-    from gateway.conversations import service as conversations
-    from gateway.escalation.regions import sync_regions
-    from tests.unit.fakes import FakeRasa
-
-    upgrade_database(sqlite_url)
-    db = Database(sqlite_url)
-    with db.session() as s:
-        sync_regions(s)
-        conv_id = conversations.open_conversation(s, channel="webchat", language="pl").id
-    app = create_app(Settings(database_url=sqlite_url, environment="test"), rasa=FakeRasa().client(),
-                     start_outbox_worker=False)
-    auth = {"Authorization": f"Bearer {LOCAL_INTERNAL_TOKEN}"}
-    body = {"conversation_id": conv_id, "place": "Göteborg", "may_contact": True}
-    with TestClient(app) as client:
+    with internal_api(sqlite_url) as (client, db, conv_id, auth):
+        body = {"conversation_id": conv_id, "place": "Göteborg", "may_contact": True}
         first = client.post("/internal/escalations", json=body, headers=auth).json()
         again = client.post("/internal/escalations", json=body | {"urgency": "danger",
                             "reason": "emergency_danger"}, headers=auth).json()
-    assert again["reference"] == first["reference"]
-    with db.session() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)) == 1
-        assert s.scalar(sa.select(Escalation.urgency)) == "danger"
-    db.dispose()
+        assert again["reference"] == first["reference"]
+        with db.session() as s:
+            assert s.scalar(sa.select(sa.func.count()).select_from(Escalation)) == 1
+            assert s.scalar(sa.select(Escalation.urgency)) == "danger"
