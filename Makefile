@@ -17,7 +17,7 @@ DEBIAN_PACKAGES := chromium fonts-noto-core fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 AXE := tests/support/axe/node_modules/axe-core/axe.min.js
 # The model depends on the data, the config and the custom NLU component's code.
-BOT_INPUTS := $(shell find bot nlu_data -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null) translations/translit.py
+BOT_INPUTS := $(shell find bot/components bot/domain nlu_data -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null) bot/config.yml translations/translit.py
 # Rasa and TensorFlow are chatty and try to phone home; keep them quiet and offline.
 RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
 	PYTHONWARNINGS=ignore MPLCONFIGDIR=$(CURDIR)/var/mpl
