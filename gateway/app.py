@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from gateway.abuse.web import AbuseGuard
 from gateway.bot.client import RasaClient
 from gateway.config import Settings, get_settings
 from gateway.console.admin import router as console_admin_router
+from gateway.console.blocks import router as console_blocks_router
 from gateway.console.outreach import router as console_outreach_router
 from gateway.console.router import router as console_router
 from gateway.conversations.turn import TurnContext
@@ -130,9 +132,12 @@ def create_app(
         db=app.state.db, vault=vault,
         policy=EscalationPolicy(
             ack_timeout=timedelta(minutes=settings.escalation_ack_timeout_minutes),
-            fallback_pager=settings.escalation_fallback_pager),
+            fallback_pager=settings.escalation_fallback_pager,
+            pages_per_hour=settings.escalation_pages_per_hour,
+            fallback_pages_per_hour=settings.escalation_fallback_pages_per_hour),
         notify_person=PersonNotifier(app.state.catalog, settings.default_language),
     )
+    app.state.abuse = AbuseGuard.from_settings(settings)
     app.state.sms = SmsContext(turn=app.state.turn_context, settings=settings, vault=vault,
                                escalations=app.state.escalations)
     app.state.outbox_worker = OutboxWorker(
@@ -167,6 +172,7 @@ def create_app(
     app.include_router(escalation_router)
     app.include_router(console_router)
     app.include_router(console_admin_router)
+    app.include_router(console_blocks_router)
     app.include_router(console_outreach_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

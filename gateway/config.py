@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +77,46 @@ class Settings(BaseSettings):
     escalation_ack_timeout_minutes: int = Field(default=10, ge=1)
     escalation_fallback_pager: str | None = None  # national fallback contact's number
     escalation_poll_seconds: float = 5.0
+    # Pages one coordinator gets per hour at most (beyond: an alert, not silence), and the
+    # fallback contact (gateway.abuse.paging).
+    escalation_pages_per_hour: int = Field(default=6, ge=1)
+    escalation_fallback_pages_per_hour: int = Field(default=20, ge=1)
+
+    # --- web chat limits and blocks (gateway.abuse) ---
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed; none by
+    # default (the connection's own address is the client).
+    trusted_proxies: list[str] = []
+    webchat_rate_limit_per_conversation: int = Field(default=30, ge=1)
+    webchat_rate_limit_per_client: int = Field(default=120, ge=1)
+    webchat_new_conversations_per_client: int = Field(default=10, ge=1)
+    webchat_rate_limit_window_seconds: int = Field(default=600, ge=1)
+    # New conversations of one client address a day that count in the outreach figures.
+    outreach_counts_per_client_per_day: int = Field(default=3, ge=1)
+    # The longest block a coordinator or administrator may set (never for ever by default).
+    block_max_days: int = Field(default=92, ge=1)
+
+    # --- console sign-in (gateway.console.auth) ---
+    # Failed sign-ins one client (address, or the trusted proxy's forwarded one) may make per
+    # window before it is refused; an account locks only after more failures from anywhere.
+    console_client_failures: int = Field(default=5, ge=1)
+    console_client_window_minutes: int = Field(default=15, ge=1)
+    console_lockout_failures: int = Field(default=20, ge=1)
+    console_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # How often each gateway deletes expired console sessions and old failed sign-ins.
+    console_purge_seconds: float = Field(default=300, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"RIGHTSLINE_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return [item.strip() for item in value]
 
     @property
     def is_sms_simulated(self) -> bool:

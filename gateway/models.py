@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -124,3 +125,59 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
+
+
+# --- abuse: web chat limits, outreach counts per client, time-limited blocks (gateway.abuse) ---
+
+class WebchatArrival(Base):
+    """A web chat message taken (or a conversation opened), by keyed hash: what the web chat's
+    rate limits count across replicas. kind: "conv" (the conversation's hash), "client" (the
+    client address's hash), "open" (a new conversation, by client hash). No text, no address;
+    pruned once older than the window (gateway.abuse.limits)."""
+
+    __tablename__ = "webchat_arrival"
+    __table_args__ = (Index("ix_webchat_arrival_key_time", "kind", "key_hash", "arrived_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    arrived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class OutreachClientDay(Base):
+    """How many new conversations of one client address (keyed hash) were counted in the
+    outreach figures on a day, so that one client cannot pump them (gateway.outreach.service).
+    No source and no conversation: only (day, hash, number); pruned after a day."""
+
+    __tablename__ = "outreach_client_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    client_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    counted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AbuseBlock(Base):
+    """A time-limited block of an SMS sender (its keyed number hash) or a web chat conversation
+    (the keyed hash of its id). Never for ever: the phone may later be the victim's. Audited in
+    audit_event without personal data (gateway.abuse.blocks)."""
+
+    __tablename__ = "abuse_block"
+    __table_args__ = (Index("ix_abuse_block_key", "kind", "key_hash", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # sms_sender | webchat
+    key_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))  # a fixed code, never free text
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(Integer)  # staff_user.id
+    escalation_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"))  # the request it was made from, if any
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lifted_by: Mapped[int | None] = mapped_column(Integer)
+    # The last time a blocked SMS sender got the fixed 112 reply (at most one a day).
+    last_notice_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

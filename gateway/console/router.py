@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.console import auth
 from gateway.console.auth import PageStaff, PostStaff, SignedIn
+from gateway.console.blocks import block_form, paging_banner
 from gateway.console.html import e, lang_attrs, message_page, page, post_form
 from gateway.console.html import select as select_field
 from gateway.conversations.service import record_message
@@ -144,6 +145,7 @@ def queue(request: Request, who: PageStaff, db: DatabaseDep) -> HTMLResponse:
         rows = s.scalars(query).all()
         regions = {code: name for code, name in s.execute(select(Region.code, Region.name))}
         audit(s, actor=who.actor, action="viewed_queue", detail=f"open={len(rows)}", now=now)
+        banner = paging_banner(s, now, who)  # paging caps reached (gateway.console.blocks)
     lines = []
     for esc in rows:
         urgent = esc.urgency == "danger"
@@ -161,7 +163,7 @@ def queue(request: Request, who: PageStaff, db: DatabaseDep) -> HTMLResponse:
                 + "".join(lines) + "</tbody></table>")
     else:
         body = '<p class="empty">No open requests. / Inga öppna ärenden.</p>'
-    return page(f"Open requests ({scope})", body, who=who.name, csrf=who.csrf)
+    return page(f"Open requests ({scope})", banner + body, who=who.name, csrf=who.csrf)
 
 
 # --- one request --------------------------------------------------------------------------
@@ -268,6 +270,8 @@ def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
         inner = select_field("outcome", [(o, o.replace("_", " ")) for o in sorted(OUTCOMES)],
                              "Outcome / Utfall")
         actions.append(post_form(f"{url}/close", who.csrf, inner, "Close / Avsluta", "close"))
+    if conversation is not None:  # a time-limited block (gateway.console.blocks)
+        actions.append(block_form(who.csrf, escalation_id))
     body = (details + '<h2>Conversation / Samtal</h2>' + history
             + '<h2>Actions / Åtgärder</h2>' + "".join(actions))
     return page(f"Request {reference}", body, who=who.name, csrf=who.csrf)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gateway.abuse import paging
 from gateway.background import PeriodicWorker
 from gateway.db import Database
 from gateway.escalation.models import AuditEvent, Escalation, StaffUser
@@ -37,6 +38,10 @@ class EscalationError(Exception):
 class EscalationPolicy:
     ack_timeout: timedelta = timedelta(minutes=10)
     fallback_pager: str | None = None  # a national fallback contact's number, if configured
+    # Pages per hour at most to one coordinator / to the fallback contact (gateway.abuse.paging;
+    # None: no cap).
+    pages_per_hour: int | None = 6
+    fallback_pages_per_hour: int | None = 20
 
 
 def audit(session: Session, *, actor: str, action: str, escalation_id: int | None = None,
@@ -149,17 +154,29 @@ class Escalations:
     def _advance(self, s: Session, escalation: Escalation, now: datetime, *, notify: bool) -> None:
         if escalation.step == "none":
             target = on_call(s, escalation.region_code, "primary", now) if escalation.region_code else None
-            if target:
+            if target and self._may_page(s, escalation, target, now):
                 return self._page(s, escalation, target, "primary", now, notify)
-            audit(s, actor="system", action="no_primary_on_call", escalation_id=escalation.id, now=now)
+            if not target:
+                audit(s, actor="system", action="no_primary_on_call", escalation_id=escalation.id,
+                      now=now)
         else:
             audit(s, actor="system", action="timed_out", escalation_id=escalation.id,
                   detail=f"step={escalation.step}", now=now)
         if escalation.step in ("none", "primary"):
             backup = on_call(s, escalation.region_code, "backup", now) if escalation.region_code else None
-            if backup and backup.id != escalation.paged_staff_id:
+            if (backup and backup.id != escalation.paged_staff_id
+                    and self._may_page(s, escalation, backup, now)):
                 return self._page(s, escalation, backup, "backup", now, notify)
         self._fallback(s, escalation, now, notify)
+
+    def _may_page(self, s: Session, escalation: Escalation, staff: StaffUser, now: datetime) -> bool:
+        """Under the paging cap; beyond it: an alert instead of a page (gateway.abuse.paging)."""
+        if paging.staff_may_be_paged(s, staff, now, self.policy.pages_per_hour):
+            return True
+        paging.cap_reached(s, target=f"staff={staff.id}", escalation_id=escalation.id, now=now,
+                           cap=self.policy.pages_per_hour or 0, vault=self.vault,
+                           fallback_pager=self.policy.fallback_pager)
+        return False
 
     def _page(self, s: Session, escalation: Escalation, staff: StaffUser, step: str,
               now: datetime, notify: bool) -> None:
@@ -174,11 +191,18 @@ class Escalations:
 
     def _fallback(self, s: Session, escalation: Escalation, now: datetime, notify: bool) -> None:
         escalation.state, escalation.step, escalation.step_due_at = "fallback", "fallback", None
-        if self.policy.fallback_pager:
+        paged = bool(self.policy.fallback_pager) and paging.fallback_may_be_paged(
+            s, now, self.policy.fallback_pages_per_hour)
+        if paged:
             outbox.enqueue(s, conversation_id=None, body=page_text(escalation),
                            to_encrypted=self.vault.encrypt(self.policy.fallback_pager))
+        elif self.policy.fallback_pager:
+            paging.cap_reached(s, target="fallback", escalation_id=escalation.id, now=now,
+                               cap=self.policy.fallback_pages_per_hour or 0, vault=self.vault,
+                               fallback_pager=None)
         audit(s, actor="system", action="fallback", escalation_id=escalation.id,
-              detail="fallback contact paged" if self.policy.fallback_pager else "no fallback contact",
+              detail=(paging.FALLBACK_PAGED if paged else "fallback contact not paged (cap)"
+                      if self.policy.fallback_pager else "no fallback contact"),
               now=now)
         if notify:
             self.notify_person(s, escalation, "fallback")

@@ -10,14 +10,16 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from gateway.abuse.clients import current_client
 from gateway.escalation.models import Region
+from gateway.models import OutreachClientDay
 from gateway.models import utcnow
 from gateway.outreach.models import (
     MAX_LABEL,
@@ -63,25 +65,56 @@ def opened_from(session: Session, code: str | None) -> OpenedFrom | None:
     return OpenedFrom(source.code, source.region_code)
 
 
-def count_conversation(session: Session, *, source_code: str, language: str,
-                       day: date | None = None) -> None:
-    """Add one to the day's count: a single INSERT ... ON CONFLICT DO UPDATE, so gateway
-    replicas counting the same key at the same moment never lose one."""
+def _insert_for(session: Session):  # noqa: ANN202 - the dialect's insert (with ON CONFLICT)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        insert = postgresql.insert
-    elif dialect == "sqlite":
-        insert = sqlite.insert
-    else:  # pragma: no cover - the project runs on these two only
-        raise RuntimeError(f"no upsert for database dialect {dialect}")
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"no upsert for database dialect {dialect}")  # pragma: no cover
+
+
+def client_may_count(session: Session, *, client_hash: str, day: date, per_day: int) -> bool:
+    """One client address (keyed hash) adds at most `per_day` conversations a day to the
+    outreach figures, so a script cannot pump them: one atomic INSERT ... ON CONFLICT DO
+    UPDATE ... WHERE counted < per_day RETURNING, so replicas never let one more through.
+    Rows of earlier days are deleted on the way (they hold nothing but a hash and a number)."""
+    session.execute(delete(OutreachClientDay).where(OutreachClientDay.day < day - timedelta(days=1)))
+    table = OutreachClientDay.__table__
+    statement = _insert_for(session)(table).values(day=day, client_hash=client_hash, counted=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.day, table.c.client_hash],
+        set_={"counted": table.c.counted + 1},
+        where=table.c.counted < per_day,
+    ).returning(table.c.counted)
+    return session.execute(statement).first() is not None
+
+
+def count_conversation(session: Session, *, source_code: str, language: str,
+                       day: date | None = None, client_hash: str | None = None,
+                       per_client_per_day: int | None = None) -> bool:
+    """Add one to the day's count: a single INSERT ... ON CONFLICT DO UPDATE, so gateway
+    replicas counting the same key at the same moment never lose one. A web chat client
+    (its keyed hash; by default the one taking the current turn, gateway.abuse.clients) adds at
+    most `per_client_per_day` (default: the setting) a day. Returns whether it counted."""
+    day = day or local_day()
+    if client_hash is None and current_client.get() is not None:
+        client_hash, default_per_day = current_client.get()
+        per_client_per_day = per_client_per_day or default_per_day
+    if client_hash is not None:
+        if not client_may_count(session, client_hash=client_hash, day=day,
+                                per_day=per_client_per_day or 3):
+            return False
     table = OutreachDailyCount.__table__
-    statement = insert(table).values(day=day or local_day(), source_code=source_code,
+    insert = _insert_for(session)
+    statement = insert(table).values(day=day, source_code=source_code,
                                      language=language, conversations=1)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.day, table.c.source_code, table.c.language],
         set_={"conversations": table.c.conversations + 1},
     )
     session.execute(statement)
+    return True
 
 
 # --- administration -----------------------------------------------------------------------

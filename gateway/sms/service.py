@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.abuse import blocks
 from gateway.config import Settings
 from gateway.conversations import service as conversations
 from gateway.conversations.danger import signals_danger
@@ -100,6 +101,13 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
                 s, sender_hash=sms.vault.sender_hash(number), text=body)
             if staff_reply is not None:
                 return [staff_reply]
+        # A blocked sender (gateway.abuse.blocks): 112 at most once a day, no turn, no page;
+        # DELETE and STOP still go through.
+        blocked = blocks.blocked_sms_reply(
+            s, sender_hash=sms.vault.sender_hash(number), body=body, catalog=sms.turn.catalog,
+            default_language=sms.turn.default_language, now=utcnow())
+        if blocked is not None:
+            return blocked
         conversation = _find_or_open(s, sms, number, to)
         conversation_id, lang = conversation.id, conversation.language or sms.turn.default_language
         since = utcnow() - timedelta(seconds=settings.rate_limit_window_seconds)

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from gateway.abuse.web import guard_of
 from gateway.conversations.service import UnknownConversation, get_conversation, list_messages
 from gateway.conversations.turn import TurnContext, erase_conversation, fixed_messages, take_turn
 from gateway.models import Message
@@ -388,6 +389,18 @@ def chat_form(
         taken, store_id = _earlier_delivery(ctx, clean_client_message_id(client_message_id),
                                             conv, message)
         if taken is None:
+            # Blocks and flood limits (gateway.abuse): danger and the keywords always pass.
+            refused = guard_of(request).webchat_gate(
+                ctx, request, conversation_id=conv, text=message,
+                language=None if conv else page_lang)
+            if refused is not None:
+                notice = refused.messages(ctx)[0].text
+                try:
+                    shown = _transcript(ctx, conv) if conv else []
+                except UnknownConversation:
+                    shown = []
+                return page(conv, shown, notice=notice, error=True, keep=kept,
+                            status_code=refused.status_code)
             try:
                 result = take_turn(ctx, channel="webchat", conversation_id=conv, text=message,
                                    language=None if conv else page_lang,

@@ -4,12 +4,13 @@ import logging
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gateway.abuse.web import guard_of
 from gateway.conversations.service import UnknownConversation, get_conversation, messages_after
 from gateway.conversations.turn import TurnContext, erase_conversation, fixed_messages, take_turn
 from gateway.db import Database
@@ -119,12 +120,22 @@ def duplicate_reply(ctx: TurnContext, body: WebchatMessageIn) -> WebchatReply | 
             duplicate=True)
 
 
-@router.post("/messages", response_model=WebchatReply)
-def post_message(body: WebchatMessageIn, ctx: TurnContextDep):  # noqa: ANN201
+@router.post("/messages", response_model=WebchatReply,
+             responses={403: {"description": "the conversation is blocked for a while (the "
+                                             "answer still carries 112)"},
+                        429: {"description": "too many messages: not sent, try again later "
+                                             "(the answer carries 112)"}})
+def post_message(body: WebchatMessageIn, ctx: TurnContextDep, request: Request):  # noqa: ANN201
     try:
         again = duplicate_reply(ctx, body)
         if again is not None:
             return again
+        # Blocks and flood limits (gateway.abuse): danger and the keywords always pass.
+        refused = guard_of(request).webchat_gate(
+            ctx, request, conversation_id=body.conversation_id, text=body.text,
+            language=body.language)
+        if refused is not None:
+            return refused.json(ctx, body.conversation_id)
         before = last_message_id(ctx.db, body.conversation_id)
         try:
             result = take_turn(
