@@ -22,6 +22,7 @@ from gateway.console.outreach import router as console_outreach_router
 from gateway.console.router import router as console_router
 from gateway.conversations.turn import TurnContext
 from gateway.db import Database
+from gateway.erasure import ErasureWorker, make_redactor
 from gateway.language.detect import LanguageDetector
 from gateway.escalation.notify import PersonNotifier
 from gateway.escalation.router import router as escalation_router
@@ -97,10 +98,12 @@ def create_app(
     async def lifespan(app: FastAPI):  # noqa: ANN202
         if start_outbox_worker:
             app.state.outbox_worker.start(settings.outbox_poll_seconds)
+            app.state.erasure_worker.start(settings.outbox_poll_seconds)
             app.state.escalations.start(settings.escalation_poll_seconds)
         yield
         app.state.escalations.stop()
         app.state.outbox_worker.stop()
+        app.state.erasure_worker.stop()
         app.state.sms.executor.shutdown(wait=False, cancel_futures=False)
         app.state.rasa.close()
         app.state.db.dispose()
@@ -145,7 +148,11 @@ def create_app(
         status_callback_url=None if settings.is_sms_simulated
         else settings.public_base_url.rstrip("/") + "/sms/twilio/status",
         max_attempts=settings.outbox_max_attempts,
+        body_retention=timedelta(minutes=settings.outbox_body_retention_minutes),
     )
+    # Rasa's tracker and Twilio's copies of erased conversations, retried until done.
+    app.state.erasure_worker = ErasureWorker(db=app.state.db, rasa=app.state.rasa,
+                                             redactor=make_redactor(settings))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -181,3 +181,26 @@ class AbuseBlock(Base):
     lifted_by: Mapped[int | None] = mapped_column(Integer)
     # The last time a blocked SMS sender got the fixed 112 reply (at most one a day).
     last_notice_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingErasure(Base):
+    """A copy of an erased conversation outside this database that is still to be erased:
+    Rasa's tracker (target: the conversation's random id) or one message body at Twilio
+    (target: its SID). Written in the transaction that deletes the conversation, deleted once
+    the erasure succeeded, retried with backoff until then (gateway.erasure). No text, no number."""
+
+    __tablename__ = "pending_erasure"
+    __table_args__ = (UniqueConstraint("kind", "target", name="uq_pending_erasure_kind_target"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # rasa_tracker | twilio_message
+    target: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                      index=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -3,8 +3,9 @@
     .venv/bin/python -m gateway.retention        (run it from cron / a systemd timer, e.g. hourly)
 
 Deleting a conversation deletes its messages, its outbox rows and its encrypted number
-(foreign keys cascade). Safe to run on several machines at once: a conversation already
-deleted by another run is simply skipped.
+(foreign keys cascade), closes its open requests for a coordinator, and queues the erasure of
+its Rasa tracker and of its message bodies at Twilio (gateway.erasure). Safe to run on several
+machines at once: a conversation already deleted by another run, or active again, is skipped.
 """
 
 from __future__ import annotations
@@ -23,16 +24,26 @@ from gateway.models import Conversation, utcnow
 log = logging.getLogger(__name__)
 
 
+def idle_conversation_ids(db: Database, cutoff: datetime) -> list[str]:
+    with db.session() as s:
+        return list(s.scalars(
+            select(Conversation.id).where(Conversation.last_activity_at < cutoff)).all())
+
+
 def purge_idle_conversations(
     db: Database, rasa: RasaClient | None, *, older_than: timedelta, now: datetime | None = None
 ) -> int:
+    """Delete what was idle at `now - older_than`. Each conversation is re-checked, locked, at
+    delete time: one that got a message after the list was read stays. Its copies in Rasa and
+    at Twilio are queued for erasure in the same transaction (gateway.erasure; the gateway's
+    worker retries until done); Rasa's is also tried at once."""
     cutoff = (now or utcnow()) - older_than
-    with db.session() as s:
-        ids = s.scalars(select(Conversation.id).where(Conversation.last_activity_at < cutoff)).all()
     deleted = 0
-    for conversation_id in ids:
+    for conversation_id in idle_conversation_ids(db, cutoff):
         with db.session() as s:
-            deleted += service.delete_conversation(s, conversation_id)
+            if not service.delete_conversation(s, conversation_id, idle_before=cutoff):
+                continue
+        deleted += 1
         if rasa is not None:
             rasa.erase(conversation_id)
     return deleted

@@ -32,6 +32,12 @@ class BotMessage:
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 
 
+# The one event the gateway replaces a tracker's events with to erase it, and the event
+# bot/stores.py's tracker stores add to Rasa's answer once they deleted the tracker.
+ERASE_TRACKER_REQUEST = "rightsline_erase_tracker"
+TRACKER_ERASED_MARKER = "rightsline_tracker_erased"
+
+
 class RasaUnavailable(Exception):
     """Rasa did not answer in time or answered with an error."""
 
@@ -89,18 +95,28 @@ class RasaClient:
                    default=0.0)
 
     def erase(self, sender_id: str) -> bool:
-        """Replace the tracker's events with nothing, so Rasa keeps no text of it."""
+        """Erase the conversation's tracker in Rasa's tracker store. True only when the store
+        confirmed it deleted the tracker (bot/stores.py): replacing a tracker's events is an
+        erasure only with those stores (Rasa's Redis store merges the old events
+        back, its SQL store only appends), and Rasa answers 200 even when the store failed (it
+        falls back to memory), so the 200 alone proves nothing. False: retry later
+        (gateway.erasure keeps the erasure until it succeeds)."""
         try:
             resp = self._client.put(
                 f"{self.base_url}/conversations/{sender_id}/tracker/events",
-                params={"token": self._token}, json=[],
+                params={"token": self._token, "include_events": "ALL"},
+                json=[{"event": "action", "name": ERASE_TRACKER_REQUEST}],
             )
             resp.raise_for_status()
-            return True
-        except httpx.HTTPError as exc:
-            # The tracker store's expiry removes it later (README, "Retention").
+            events = resp.json().get("events") or []
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
             log.warning("could not erase the rasa tracker: %s", type(exc).__name__)
             return False
+        if any(isinstance(e, dict) and e.get("event") == "action"
+               and e.get("name") == TRACKER_ERASED_MARKER for e in events):
+            return True
+        log.warning("rasa's tracker store did not confirm the erasure (not a bot.stores store?)")
+        return False
 
     def close(self) -> None:
         self._client.close()

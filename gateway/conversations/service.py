@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.models import Conversation, Message, utcnow
+from gateway.models import Conversation, Message, OutboxMessage, utcnow
 
 
 class UnknownConversation(Exception):
@@ -89,14 +90,48 @@ def messages_after(session: Session, conversation_id: str, after_id: int) -> Seq
     ).all()
 
 
-def delete_conversation(session: Session, conversation_id: str) -> bool:
-    conversation = session.get(Conversation, conversation_id)
+def delete_conversation(
+    session: Session, conversation_id: str, *, idle_before: datetime | None = None
+) -> bool:
+    """Delete the conversation, its messages, outbox rows and encrypted number (cascades), and
+    queue, in the same transaction, the erasure of its copies elsewhere (gateway.erasure):
+    Rasa's tracker, and the bodies Twilio keeps (the SIDs are read here, before the rows go).
+
+    `idle_before` (retention): delete only if the conversation is still idle since then. The
+    row is locked and re-read (SELECT ... FOR UPDATE on PostgreSQL), so a message that arrived
+    after the caller listed idle conversations keeps it."""
+    from gateway import erasure  # builds on this slice
+
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    if idle_before is not None:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    conversation = session.scalars(query).first()
     if conversation is None:
         return False
+    if idle_before is not None and _aware(conversation.last_activity_at) >= idle_before:
+        return False
+    erasure.enqueue(session, erasure.RASA_TRACKER, [conversation_id])
+    erasure.enqueue(session, erasure.TWILIO_MESSAGE, twilio_sids_of(session, conversation_id))
     close_escalations_of_erased(session, conversation_id)
     session.delete(conversation)
     session.flush()
     return True
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def twilio_sids_of(session: Session, conversation_id: str) -> list[str]:
+    """Every message of the conversation Twilio holds a copy of: the inbound MessageSids
+    (SMS only) and the SIDs of the replies sent through Twilio's REST API (not simulated)."""
+    inbound = session.scalars(select(Message.channel_message_id).where(
+        Message.conversation_id == conversation_id, Message.channel == "sms",
+        Message.channel_message_id.is_not(None))).all()
+    outbound = session.scalars(select(OutboxMessage.twilio_sid).where(
+        OutboxMessage.conversation_id == conversation_id, OutboxMessage.twilio_sid.is_not(None),
+        OutboxMessage.status != "simulated")).all()
+    return [*inbound, *outbound]
 
 
 def close_escalations_of_erased(session: Session, conversation_id: str) -> int:

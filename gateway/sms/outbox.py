@@ -23,6 +23,9 @@ from gateway.sms.sender import SendError, SmsSender
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 TERMINAL_STATUSES = {"delivered", "failed", "undelivered", "dead", "simulated"}
+# Not yet done with: everything else ("sent", and the final states) may lose its body.
+UNSENT_STATUSES = ("pending", "sending")
+PURGE_EVERY = timedelta(seconds=60)
 Clock = Callable[[], datetime]
 
 
@@ -41,6 +44,7 @@ class OutboxWorker:
     def __init__(
         self, *, db: Database, sender: SmsSender, vault: NumberVault, status_callback_url: str | None,
         max_attempts: int = 8, clock: Clock = utcnow, batch_size: int = 20,
+        body_retention: timedelta = timedelta(minutes=15),
     ) -> None:
         self.db = db
         self.sender = sender
@@ -49,6 +53,8 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.clock = clock
         self.batch_size = batch_size
+        self.body_retention = body_retention
+        self._next_purge_at: datetime | None = None
         self._worker = PeriodicWorker("sms-outbox", self.run_once)
 
     # --- claiming -------------------------------------------------------------------
@@ -121,6 +127,11 @@ class OutboxWorker:
         claimed = self.claim()
         for row_id, token in claimed:
             self.send_one(row_id, token)
+        now = self.clock()
+        if self._next_purge_at is None or now >= self._next_purge_at:
+            self._next_purge_at = now + PURGE_EVERY
+            with self.db.session() as s:
+                purge_done_bodies(s, now=now, older_than=self.body_retention)
         return len(claimed)
 
     # --- background thread ------------------------------------------------------------
@@ -129,6 +140,21 @@ class OutboxWorker:
 
     def stop(self) -> None:
         self._worker.stop()
+
+
+def purge_done_bodies(session: Session, *, now: datetime, older_than: timedelta) -> int:
+    """Blank the body and the encrypted number of every row the outbox is done with (sent or
+    in a final state) whose last change is older than `older_than`: the row stays (status,
+    Twilio's SID for status callbacks and for redaction at erasure), the words and the number
+    go. Pages to coordinators have no conversation that would take them away otherwise."""
+    return session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status.not_in(UNSENT_STATUSES))
+        .where(OutboxMessage.updated_at < now - older_than)
+        .where(or_(OutboxMessage.body != "", OutboxMessage.to_encrypted != ""))
+        .values(body="", to_encrypted="")
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def record_status(session: Session, *, twilio_sid: str, status: str) -> bool:
