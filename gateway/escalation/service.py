@@ -39,9 +39,9 @@ class EscalationPolicy:
     ack_timeout: timedelta = timedelta(minutes=10)
     fallback_pager: str | None = None  # a national fallback contact's number, if configured
     # Pages per hour at most to one coordinator / to the fallback contact (gateway.abuse.paging;
-    # None: no cap).
-    pages_per_hour: int | None = 6
-    fallback_pages_per_hour: int | None = 20
+    # None: no cap). The app sets them from RIGHTSLINE_ESCALATION_(FALLBACK_)PAGES_PER_HOUR.
+    pages_per_hour: int | None = None
+    fallback_pages_per_hour: int | None = None
 
 
 def audit(session: Session, *, actor: str, action: str, escalation_id: int | None = None,
