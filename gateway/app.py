@@ -152,7 +152,7 @@ def create_app(
     )
     # Rasa's tracker and Twilio's copies of erased conversations, retried until done.
     app.state.erasure_worker = ErasureWorker(db=app.state.db, rasa=app.state.rasa,
-                                             redactor=make_redactor(settings))
+                                             redactor=make_redactor(settings), vault=vault)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

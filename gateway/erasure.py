@@ -2,9 +2,13 @@
 
 Deleting a conversation (DELETE, or retention) writes one `pending_erasure` row per copy
 outside this database, in the same transaction as the deletion: Rasa's tracker (target: the
-conversation's random id) and every message of the conversation Twilio holds (target: its
-SID: the inbound MessageSid, the SIDs of replies sent through the REST API). So nothing is
-orphaned: either the conversation is still here, or its erasures are queued.
+conversation's random id), every message of the conversation whose Twilio SID is known
+(the inbound MessageSids, the replies sent through the REST API), and, for an SMS
+conversation, one row that has Twilio list the messages to and from the person's number
+since the conversation began and redacts each (that reaches the replies given in the webhook's
+TwiML answer, whose SIDs the gateway never sees; the number stays Fernet-encrypted in the row
+and goes with it). So nothing is orphaned: either the conversation is still here, or its
+erasures are queued.
 
 A worker in each gateway claims due rows with a lease (a conditional UPDATE, as the outbox
 does: several replicas never work on the same row), erases, deletes the row on success, and
@@ -14,6 +18,7 @@ on failure retries with exponential backoff (capped at an hour) until it succeed
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -26,12 +31,14 @@ from sqlalchemy.orm import Session
 from gateway.background import PeriodicWorker
 from gateway.db import Database
 from gateway.models import PendingErasure, utcnow
+from gateway.sms.privacy import NumberVault
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 MAX_BACKOFF = timedelta(hours=1)
 RASA_TRACKER = "rasa_tracker"
 TWILIO_MESSAGE = "twilio_message"
+TWILIO_NUMBER = "twilio_number"
 Clock = Callable[[], datetime]
 
 
@@ -47,6 +54,9 @@ class MessageRedactor(Protocol):
     def redact(self, sid: str) -> None:
         """Empty the body of one message at the SMS provider, or raise ErasureFailed."""
 
+    def redact_all_with(self, number: str, our_number: str | None, since: datetime) -> int:
+        """Empty every body to or from `number` since `since`, or raise ErasureFailed."""
+
 
 def enqueue(session: Session, kind: str, targets: Iterable[str], now: datetime | None = None) -> int:
     """Queue erasures in the caller's transaction (the one that deletes the conversation)."""
@@ -61,6 +71,19 @@ def enqueue(session: Session, kind: str, targets: Iterable[str], now: datetime |
             session.add(PendingErasure(kind=kind, target=target, next_attempt_at=now))
     session.flush()
     return len(wanted) - len(queued)
+
+
+def enqueue_number(session: Session, *, conversation_id: str, number_encrypted: str,
+                   our_number: str | None, since: datetime) -> None:
+    """Queue the redaction of every message to and from the conversation's (encrypted) number."""
+    secret = json.dumps({"number": number_encrypted, "ours": our_number,
+                         "since": since.isoformat()})
+    exists = session.scalar(select(PendingErasure.id).where(
+        PendingErasure.kind == TWILIO_NUMBER, PendingErasure.target == conversation_id))
+    if exists is None:
+        session.add(PendingErasure(kind=TWILIO_NUMBER, target=conversation_id, secret=secret,
+                                   next_attempt_at=utcnow()))
+        session.flush()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -98,6 +121,30 @@ class TwilioRedactor:
         except Exception as exc:  # network errors from requests
             raise ErasureFailed(f"transport {type(exc).__name__}") from None
 
+    def redact_all_with(self, number: str, our_number: str | None, since: datetime) -> int:
+        """Twilio filters by day (GMT): from the day before `since`, both directions. Redacting
+        a later conversation's bodies too does no harm (the line never reads them back)."""
+        from twilio.base.exceptions import TwilioRestException
+
+        after = datetime.combine((since - timedelta(days=1)).date(), datetime.min.time())
+        directions = [{"to": number}, {"from_": number}]
+        if our_number:
+            directions = [{"to": number, "from_": our_number}, {"to": our_number, "from_": number}]
+        redacted = 0
+        try:
+            for direction in directions:
+                for message in self._client.messages.stream(date_sent_after=after, **direction):
+                    if message.body:
+                        self.redact(message.sid)
+                        redacted += 1
+        except TwilioRestException as exc:
+            raise ErasureFailed(f"twilio {exc.status} {exc.code}") from None
+        except ErasureFailed:
+            raise
+        except Exception as exc:  # network errors from requests
+            raise ErasureFailed(f"transport {type(exc).__name__}") from None
+        return redacted
+
 
 class NothingToRedact:
     """Local simulator mode: no message ever reached Twilio."""
@@ -105,32 +152,37 @@ class NothingToRedact:
     def redact(self, sid: str) -> None:
         return None
 
+    def redact_all_with(self, number: str, our_number: str | None, since: datetime) -> int:
+        return 0
+
 
 class ErasureWorker:
     def __init__(self, *, db: Database, rasa: TrackerEraser, redactor: MessageRedactor,
-                 clock: Clock = utcnow, batch_size: int = 20) -> None:
+                 vault: NumberVault | None = None, clock: Clock = utcnow,
+                 batch_size: int = 20) -> None:
         self.db = db
+        self.vault = vault
         self.rasa = rasa
         self.redactor = redactor
         self.clock = clock
         self.batch_size = batch_size
         self._worker = PeriodicWorker("erasure", self.run_once)
 
-    def claim(self) -> list[tuple[int, str, str, str, int]]:
+    def claim(self) -> list[tuple[int, str, str, str, int, str | None]]:
         now = self.clock()
         token = secrets.token_hex(8)
         claimed = []
         with self.db.session() as s:
             due = s.execute(
                 select(PendingErasure.id, PendingErasure.kind, PendingErasure.target,
-                       PendingErasure.attempts)
+                       PendingErasure.attempts, PendingErasure.secret)
                 .where(PendingErasure.next_attempt_at <= now)
                 .where(or_(PendingErasure.claimed_until.is_(None),
                            PendingErasure.claimed_until < now))
                 .order_by(PendingErasure.next_attempt_at, PendingErasure.id)
                 .limit(self.batch_size)
             ).all()
-            for row_id, kind, target, attempts in due:
+            for row_id, kind, target, attempts, secret in due:
                 took = s.execute(
                     update(PendingErasure)
                     .where(PendingErasure.id == row_id)
@@ -139,23 +191,29 @@ class ErasureWorker:
                     .values(claim_token=token, claimed_until=now + LEASE)
                 ).rowcount == 1
                 if took:
-                    claimed.append((row_id, token, kind, target, attempts))
+                    claimed.append((row_id, token, kind, target, attempts, secret))
         return claimed
 
-    def erase_one(self, kind: str, target: str) -> None:
+    def erase_one(self, kind: str, target: str, secret: str | None = None) -> None:
         if kind == RASA_TRACKER:
             if not self.rasa.erase(target):
                 raise ErasureFailed("rasa did not confirm")
         elif kind == TWILIO_MESSAGE:
             self.redactor.redact(target)
+        elif kind == TWILIO_NUMBER:
+            if self.vault is None:
+                raise ErasureFailed("no key to read the number")
+            details = json.loads(secret or "{}")
+            self.redactor.redact_all_with(self.vault.decrypt(details["number"]), details.get("ours"),
+                                          datetime.fromisoformat(details["since"]))
         else:
             raise ErasureFailed(f"unknown kind {kind[:16]}")
 
     def run_once(self) -> int:
         claimed = self.claim()
-        for row_id, token, kind, target, attempts in claimed:
+        for row_id, token, kind, target, attempts, secret in claimed:
             try:
-                self.erase_one(kind, target)
+                self.erase_one(kind, target, secret)
             except ErasureFailed as exc:
                 self._failed(row_id, token, kind, attempts + 1, str(exc))
             except Exception as exc:  # noqa: BLE001 - kept for the next round, whatever it was

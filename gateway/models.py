@@ -195,7 +195,7 @@ class PendingErasure(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    kind: Mapped[str] = mapped_column(String(16))  # rasa_tracker | twilio_message
+    kind: Mapped[str] = mapped_column(String(16))  # rasa_tracker | twilio_message | twilio_number
     target: Mapped[str] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
@@ -203,4 +203,6 @@ class PendingErasure(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(String(100))
+    # twilio_number only: which messages to look for at Twilio (the number stays encrypted)
+    secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -112,6 +112,11 @@ def delete_conversation(
         return False
     erasure.enqueue(session, erasure.RASA_TRACKER, [conversation_id])
     erasure.enqueue(session, erasure.TWILIO_MESSAGE, twilio_sids_of(session, conversation_id))
+    if conversation.sender_encrypted:  # SMS: also what Twilio holds without a SID we know
+        erasure.enqueue_number(session, conversation_id=conversation_id,
+                               number_encrypted=conversation.sender_encrypted,
+                               our_number=conversation.service_number,
+                               since=_aware(conversation.created_at))
     close_escalations_of_erased(session, conversation_id)
     session.delete(conversation)
     session.flush()

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("claim_token", sa.String(32)),
         sa.Column("claimed_until", sa.DateTime(timezone=True)),
         sa.Column("last_error", sa.String(100)),
+        sa.Column("secret", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("kind", "target", name="uq_pending_erasure_kind_target"),
     )

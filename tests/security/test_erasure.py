@@ -22,12 +22,13 @@ import sqlalchemy as sa
 
 from gateway import erasure, retention
 from gateway.bot.client import TRACKER_ERASED_MARKER, RasaClient
-from gateway.config import REPO_ROOT
+from gateway.config import REPO_ROOT, Settings
 from gateway.conversations import service
 from gateway.db import Database, upgrade_database
 from gateway.erasure import ErasureWorker, TwilioRedactor
 from gateway.models import Conversation, OutboxMessage, PendingErasure
 from gateway.sms.outbox import OutboxWorker, purge_done_bodies
+from gateway.sms.privacy import NumberVault
 from gateway.sms.sender import SimulatedSender
 from tests.support.fake_twilio import FakeTwilio
 
@@ -176,9 +177,14 @@ def db(database_url):
     database.dispose()
 
 
+PERSON, OURS = "+46701112233", "+46700000000"
+VAULT = NumberVault("hash-key", Settings().encryption_key.get_secret_value())
+
+
 def sms_conversation(s, *, inbound_sids=("SMin1",), outbox=(("SMout1", "sent"),)) -> str:
     conversation = service.open_conversation(s, channel="sms")
-    conversation.sender_encrypted = "encrypted-number"
+    conversation.sender_encrypted = VAULT.encrypt(PERSON)
+    conversation.service_number = OURS
     for i, sid in enumerate(inbound_sids):
         service.record_message(s, conversation, direction="inbound", text=f"secret {i}",
                                language="en", channel_message_id=sid)
@@ -209,9 +215,12 @@ def test_deleting_queues_rasa_and_every_twilio_copy_in_the_same_transaction(db):
         assert service.delete_conversation(s, web_id)
     assert pending(db) == sorted([("rasa_tracker", conv), ("rasa_tracker", web_id),
                                   ("twilio_message", "SMin1"), ("twilio_message", "SMin2"),
-                                  ("twilio_message", "SMout1")])
+                                  ("twilio_message", "SMout1"), ("twilio_number", conv)])
     with db.session() as s:  # and the outbox rows that held the SIDs are gone
         assert s.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+        # the number is in the queue only as it was stored: encrypted
+        secret = s.scalar(sa.select(PendingErasure.secret).where(PendingErasure.kind == "twilio_number"))
+        assert PERSON not in secret and VAULT.decrypt(json.loads(secret)["number"]) == PERSON
 
 
 def test_a_failed_deletion_queues_nothing(db):
@@ -233,6 +242,7 @@ def test_a_failed_rasa_erasure_is_retried_with_backoff_until_it_succeeds(db):
         service.delete_conversation(s, conv)
     with db.session() as s:  # queued at T0 (the test's clock, not the wall clock)
         s.execute(sa.update(PendingErasure).values(next_attempt_at=T0))
+        s.execute(sa.delete(PendingErasure).where(PendingErasure.kind != "rasa_tracker"))
     worker = ErasureWorker(db=db, rasa=rasa.client(), redactor=erasure.NothingToRedact(),
                            clock=clock)
     rasa.mode = "down"
@@ -259,24 +269,35 @@ def test_backoff_grows_and_is_capped_at_an_hour():
 
 def test_twilio_bodies_are_redacted_through_the_real_twilio_client_with_retries(db):
     clock = Clock(T0)
-    with db.session() as s:
-        conv = sms_conversation(s, inbound_sids=("SMin1", "SMgone"),
-                                outbox=(("SMout1", "delivered"),))
-        service.delete_conversation(s, conv)
-        s.execute(sa.update(PendingErasure).values(next_attempt_at=T0))
-        s.execute(sa.delete(PendingErasure).where(PendingErasure.kind == "rasa_tracker"))
     with FakeTwilio() as twilio:
+        with db.session() as s:
+            conv = sms_conversation(s, inbound_sids=("SMin1", "SMgone"),
+                                    outbox=(("SMout1", "delivered"),))
+        # What Twilio holds: the person's messages, the reply sent through the REST API, and
+        # a reply it sent from the webhook's TwiML answer (a SID the line never saw); another
+        # person's message stays as it is.
+        twilio.add_message(sid="SMin1", to=OURS, from_=PERSON, body="they took my passport")
+        twilio.add_message(sid="SMout1", to=PERSON, from_=OURS, body="a reply")
+        twiml_reply = twilio.add_message(to=PERSON, from_=OURS, body="the TwiML reply")
+        other = twilio.add_message(to=OURS, from_="+46705550000", body="someone else")
+        with db.session() as s:
+            service.delete_conversation(s, conv)
+            s.execute(sa.update(PendingErasure).values(next_attempt_at=T0))
+            s.execute(sa.delete(PendingErasure).where(PendingErasure.kind == "rasa_tracker"))
         twilio.missing.add("SMgone")  # Twilio no longer has it: nothing to redact
         twilio.fail_next = [500]  # the first call fails
         redactor = TwilioRedactor(account_sid="AC" + "0" * 32, auth_token="t",
                                   api_base_url=twilio.base_url)
-        worker = ErasureWorker(db=db, rasa=Rasa().client(), redactor=redactor, clock=clock)
-        assert worker.run_once() == 3
+        worker = ErasureWorker(db=db, rasa=Rasa().client(), redactor=redactor, vault=VAULT,
+                               clock=clock)
+        assert worker.run_once() == 4
         assert len(pending(db)) == 1  # the one that got the 500
         clock.now += erasure.backoff(1)
         assert worker.run_once() == 1
         assert pending(db) == []
-        assert sorted(twilio.redacted) == ["SMin1", "SMout1"]
+        assert twilio.bodies_with(PERSON) == []
+        assert {"SMin1", "SMout1", twiml_reply} <= set(twilio.redacted)
+        assert other not in twilio.redacted
 
 
 # --- retention re-checks activity at delete time ------------------------------------------
@@ -333,3 +354,50 @@ def test_done_outbox_rows_lose_body_and_number_on_a_schedule(db):
         assert after[status] == ("", ""), status
     with db.session() as s:  # the purge runs at most once a minute and finds nothing new
         assert purge_done_bodies(s, now=clock.now, older_than=timedelta(minutes=15)) == 0
+
+
+# --- after DELETE nothing keeps paging, and the audit log holds nothing personal ----------
+from tests.unit.test_escalation import FALLBACK, PRIMARY, T0 as ESC_T0  # noqa: E402
+from tests.unit.test_escalation import Clock as EscClock  # noqa: E402
+from tests.unit.test_escalation import env as esc_env  # noqa: E402, F401  (fixture)
+from tests.unit.test_escalation import escalations, pages  # noqa: E402
+
+
+def test_delete_through_the_turn_stops_the_rota_worker_and_audits_nothing_personal(esc_env):
+    from gateway.conversations.turn import erase_conversation
+    from gateway.escalation.models import AuditEvent
+    from gateway.escalation.service import request_escalation
+
+    db, vault = esc_env
+    clock = EscClock(ESC_T0)
+    worker = escalations(db, vault, clock, fallback=FALLBACK)
+    words = "they keep my passport at Storgatan 5"
+    with db.session() as s:
+        conversation = service.open_conversation(s, channel="sms")
+        conversation.sender_encrypted = vault.encrypt("+46709999999")
+        service.record_message(s, conversation, direction="inbound", text=words, language="en",
+                               channel_message_id="SMperson1")
+        conv = conversation.id
+        request_escalation(s, conversation_id=conv, region_code="vast", urgency="danger",
+                           reason="emergency_danger", may_contact=True, now=clock())
+    worker.run_due_steps()  # the primary is paged
+    rasa = Rasa()
+
+    class Ctx:  # what erase_conversation uses of the TurnContext
+        pass
+
+    ctx = Ctx()
+    ctx.db, ctx.rasa = db, rasa.client()
+    erase_conversation(ctx, conv)
+    for _ in range(4):  # well past the backup's and the fallback's times
+        clock.now += timedelta(minutes=15)
+        assert worker.run_due_steps() == 0
+    assert pages(db, vault) == [PRIMARY]
+    with db.session() as s:
+        audit = [(a.actor, a.action, a.detail or "") for a in s.scalars(sa.select(AuditEvent))]
+    assert ("person", "erased", "") in audit
+    for actor, action, detail in audit:
+        text = f"{actor} {action} {detail}"
+        assert conv not in text and "passport" not in text and "4670" not in text
+    assert pending(db) == [("rasa_tracker", conv), ("twilio_message", "SMperson1"),
+                           ("twilio_number", conv)]
