@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway.abuse.web import AbuseGuard
 from gateway.bot.client import RasaClient
@@ -20,13 +22,14 @@ from gateway.console.admin import router as console_admin_router
 from gateway.console.blocks import router as console_blocks_router
 from gateway.console.outreach import router as console_outreach_router
 from gateway.console.router import router as console_router
-from gateway.conversations.turn import TurnContext
+from gateway.conversations.turn import RasaBreaker, TurnContext, TurnSweeper
 from gateway.db import Database
 from gateway.erasure import ErasureWorker, make_redactor
 from gateway.language.detect import LanguageDetector
 from gateway.escalation.notify import PersonNotifier
 from gateway.escalation.router import router as escalation_router
 from gateway.escalation.service import EscalationPolicy, Escalations
+from gateway.health.router import database_unreachable
 from gateway.health.router import router as health_router
 from gateway.limits import BodyLimitMiddleware
 from gateway.log_config import configure_logging
@@ -35,7 +38,7 @@ from gateway.sms.outbox import OutboxWorker
 from gateway.sms.privacy import NumberVault
 from gateway.sms.router import router as sms_router
 from gateway.sms.sender import SimulatedSender, SmsSender, TwilioSender
-from gateway.sms.service import SmsContext
+from gateway.sms.service import SmsContext, resume_hooks
 from gateway.webchat.page import router as webchat_page_router
 from gateway.webchat.router import router as webchat_router
 from translations.catalog import Catalog
@@ -100,7 +103,9 @@ def create_app(
             app.state.outbox_worker.start(settings.outbox_poll_seconds)
             app.state.erasure_worker.start(settings.outbox_poll_seconds)
             app.state.escalations.start(settings.escalation_poll_seconds)
+            app.state.turn_sweeper.start(settings.turn_sweep_seconds)
         yield
+        app.state.turn_sweeper.stop()
         app.state.escalations.stop()
         app.state.outbox_worker.stop()
         app.state.erasure_worker.stop()
@@ -127,6 +132,11 @@ def create_app(
         ) if settings.detect_language else None,
         allowed_languages=reviewed_languages(app.state.catalog)
         if settings.reviewed_languages_only else None,
+        rasa_budget_seconds=settings.rasa_timeout_seconds,
+        breaker=RasaBreaker(settings.rasa_down_seconds),
+        # a live turn never holds its message longer than this (Rasa's budget is shared by
+        # the answer and the danger check)
+        lease=timedelta(seconds=2 * settings.rasa_timeout_seconds + 15),
     )
 
     vault = NumberVault(settings.sender_hash_key.get_secret_value(),
@@ -143,6 +153,8 @@ def create_app(
     app.state.abuse = AbuseGuard.from_settings(settings)
     app.state.sms = SmsContext(turn=app.state.turn_context, settings=settings, vault=vault,
                                escalations=app.state.escalations)
+    app.state.turn_sweeper = TurnSweeper(app.state.turn_context,
+                                         {"sms": resume_hooks(app.state.sms)})
     app.state.outbox_worker = OutboxWorker(
         db=app.state.db, sender=sms_sender or make_sms_sender(settings), vault=vault,
         status_callback_url=None if settings.is_sms_simulated
@@ -161,6 +173,10 @@ def create_app(
         detail = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
                   for err in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    app.add_exception_handler(OperationalError, database_unreachable)
+    app.add_exception_handler(InterfaceError, database_unreachable)
+    app.add_exception_handler(PoolTimeout, database_unreachable)
 
     app.add_middleware(BodyLimitMiddleware)
 

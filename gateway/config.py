@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Gateway -> Rasa budget for one turn. SMS must answer Twilio well under 15 s, so this
     # stays far below that.
     rasa_timeout_seconds: float = Field(default=8.0, gt=0, le=30)
+    # After Rasa failed or timed out, turns get the fixed answer at once for this long (then
+    # one turn tries Rasa again).
+    rasa_down_seconds: float = Field(default=15.0, ge=0, le=300)
+    # How often each gateway answers messages whose turn never finished (a crash).
+    turn_sweep_seconds: float = Field(default=10.0, gt=0)
     # Shared secret on the internal hops (Rasa -> /nlg, actions -> gateway, gateway -> Rasa API).
     internal_token: SecretStr = SecretStr(LOCAL_INTERNAL_TOKEN)
 

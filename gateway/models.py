@@ -78,6 +78,12 @@ class Message(Base):
     # The channel's own id (e.g. Twilio's MessageSid), for deduplicating repeated deliveries.
     channel_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # An inbound message whose turn has not stored its replies yet (migration 0010): the
+    # worker taking the turn holds a lease; a retry or the sweep takes over an expired one.
+    awaiting_reply: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    turn_claim_token: Mapped[str | None] = mapped_column(String(32))
+    turn_claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    turn_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 

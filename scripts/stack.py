@@ -6,8 +6,10 @@ run the same processes the same way.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +34,22 @@ LOOPBACK_TWILIO_TOKEN = "loopback-twilio-auth-token"
 
 class StackError(RuntimeError):
     pass
+
+
+# Where each process's code and configuration live: what they read is what they get.
+PROCESS_SOURCES = {"rasa": REPO_ROOT / "bot", "actions": REPO_ROOT / "actions"}
+_VARIABLE = re.compile(r"RIGHTSLINE_[A-Z0-9_]*[A-Z0-9]")
+
+
+@functools.cache
+def variables_read_by(root: Path) -> frozenset[str]:
+    """Every RIGHTSLINE_ name written in the Python and YAML files under `root` (os.environ
+    look-ups, ${...} in Rasa's endpoints and credentials)."""
+    names: set[str] = set()
+    for path in root.rglob("*"):
+        if path.suffix in (".py", ".yml", ".yaml") and path.is_file():
+            names.update(_VARIABLE.findall(path.read_text(errors="replace")))
+    return frozenset(names)
 
 
 def free_port() -> int:
@@ -65,11 +83,20 @@ class Stack:
     log_dir: Path
     model: Path = DEFAULT_MODEL
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Rasa's endpoints: bot/endpoints.yml (trackers in memory), .redis.yml or .sql.yml
+    endpoints: str = "bot/endpoints.yml"
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def env(self) -> dict[str, str]:
+    def env(self, process: str = "gateway") -> dict[str, str]:
+        """The environment of one of the three processes. The gateway gets every setting;
+        Rasa and the action server only the RIGHTSLINE_ variables their own code and
+        configuration read (`variables_read_by`): no database URL, no number keys, no Twilio
+        token in processes that never use them."""
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("RIGHTSLINE_")}
+        if process != "gateway":
+            # The operator's own variables for this process (e.g. RIGHTSLINE_RASA_REDIS_HOST).
+            env.update({k: v for k, v in os.environ.items() if k.startswith("RIGHTSLINE_")})
         # Every setting goes to the child processes as the RIGHTSLINE_ variable it came from.
         for name, value in s.model_dump().items():
             if value is None:
@@ -92,9 +119,14 @@ class Stack:
                 "TF_CPP_MIN_LOG_LEVEL": "3",
                 "PYTHONWARNINGS": "ignore",
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                # Rasa logs message text at DEBUG: INFO whatever the caller's shell says
+                "LOG_LEVEL": "INFO",
                 "MPLCONFIGDIR": str(REPO_ROOT / "var" / "mpl"),
             }
         )
+        if process != "gateway":
+            wanted = variables_read_by(PROCESS_SOURCES[process])
+            env = {k: v for k, v in env.items() if not k.startswith("RIGHTSLINE_") or k in wanted}
         env.update(self.extra_env)
         return env
 
@@ -102,7 +134,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
         self.processes[name] = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            cmd, cwd=REPO_ROOT, env=self.env(name), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -116,25 +148,41 @@ class Stack:
             sync_regions(session)
         database.dispose()
         self._spawn("actions", [str(RASA_PYTHON), "-m", "actions.server"])
-        self._spawn("rasa", [str(RASA_BIN), "run", "--enable-api",
-                             "--auth-token", s.internal_token.get_secret_value(),
-                             "-i", s.rasa_host, "-p", str(s.rasa_port), "-m", str(self.model),
-                             "--endpoints", "bot/endpoints.yml",
-                             "--credentials", "bot/credentials.yml"])
+        self.start_rasa()
         self._spawn("gateway", [str(GATEWAY_PYTHON), "-m", "uvicorn", "gateway.app:create_app",
                                 "--factory", "--host", s.gateway_host,
                                 "--port", str(s.gateway_port), "--no-access-log"])
         self.wait_healthy(timeout)
 
+    def start_rasa(self) -> None:
+        """Start the Rasa server (again, for tests that stopped it with stop_one)."""
+        s = self.settings
+        self._spawn("rasa", [str(RASA_BIN), "run", "--enable-api",
+                             "--auth-token", s.internal_token.get_secret_value(),
+                             "-i", s.rasa_host, "-p", str(s.rasa_port), "-m", str(self.model),
+                             "--endpoints", self.endpoints,
+                             "--credentials", "bot/credentials.yml"])
+
+    def rasa_is_up(self) -> bool:
+        s = self.settings
+        try:
+            r = httpx.get(f"{s.rasa_url}/status", timeout=5,
+                          params={"token": s.internal_token.get_secret_value()})
+            return r.status_code == 200 and bool(r.json().get("model_file"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        url = f"{self.settings.gateway_url}/healthz"
+        # Every part, behind the internal token (the public /healthz only says the gateway runs).
+        url = f"{self.settings.gateway_url}/internal/health"
+        auth = {"Authorization": f"Bearer {self.settings.internal_token.get_secret_value()}"}
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise StackError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
             try:
-                if httpx.get(url, timeout=5).status_code == 200:
+                if httpx.get(url, headers=auth, timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

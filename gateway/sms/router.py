@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
+from gateway.conversations.turn import outage_language
 from gateway.deps import DatabaseDep
 from gateway.sms import outbox
 from gateway.sms.service import BadSmsRequest, SmsContext, handle_inbound
 from gateway.sms.twilio_auth import TwilioForm
+from gateway.webchat.schemas import MAX_MESSAGE_CHARS
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sms/twilio")
@@ -38,10 +40,11 @@ def inbound(fields: TwilioForm, sms: SmsDep) -> Response:
     except BadSmsRequest as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except SQLAlchemyError as exc:
-        # The database is down: the message cannot be kept, but the person still gets 112.
+        # The database is down: the message cannot be kept (so no "your message is saved"),
+        # but the person still gets 112, in the language of their words if it can be told.
         log.error("database unavailable during an sms turn: %s", type(exc).__name__)
-        lang = sms.turn.default_language
-        return twiml([sms.form("utter_unavailable", lang)])
+        lang = outage_language(sms.turn, (fields.get("Body") or "")[:MAX_MESSAGE_CHARS], None)
+        return twiml([sms.form("utter_emergency", lang)])
 
 
 @router.post("/status", status_code=status.HTTP_204_NO_CONTENT)

@@ -4,6 +4,8 @@ same turn as every channel, answered by TwiML in time or later through the outbo
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -19,7 +21,13 @@ from gateway.conversations import service as conversations
 from gateway.conversations.danger import signals_danger
 from gateway.conversations.keywords import match_keyword
 from gateway.escalation.service import Escalations
-from gateway.conversations.turn import TurnContext, TurnResult, take_turn
+from gateway.conversations.turn import (
+    ResumeHooks,
+    TurnContext,
+    TurnResult,
+    resume_message,
+    take_turn,
+)
 from gateway.models import Conversation, Message, utcnow
 from gateway.sms import limits, outbox
 from gateway.sms.keywords import match_sms_keyword
@@ -46,6 +54,9 @@ class SmsContext:
     def form(self, name: str, lang: str) -> str:
         return self.turn.catalog.render(name, lang, "sms")
 
+    def is_discreet(self, conversation: Conversation) -> bool:
+        return (conversation.service_number or "") in self.settings.sms_discreet_numbers
+
 
 def _find_or_open(s: Session, sms: SmsContext, number: str, to: str) -> Conversation:
     sender_hash = sms.vault.sender_hash(number)
@@ -64,10 +75,13 @@ def _find_or_open(s: Session, sms: SmsContext, number: str, to: str) -> Conversa
     return conversation
 
 
-def _is_duplicate(s: Session, message_sid: str) -> bool:
-    return s.scalar(
-        select(Message.id).where(Message.channel == CHANNEL, Message.channel_message_id == message_sid)
-    ) is not None
+def _earlier_delivery(s: Session, message_sid: str) -> tuple[int, bool] | None:
+    """(id, still waiting for its answer) of the message stored under this MessageSid."""
+    row = s.execute(
+        select(Message.id, Message.awaiting_reply)
+        .where(Message.channel == CHANNEL, Message.channel_message_id == message_sid)
+    ).first()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 def _notice_already_sent(s: Session, conversation_id: str, since) -> bool:  # noqa: ANN001
@@ -92,9 +106,18 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
     db = sms.turn.db
 
     with db.session() as s:
-        if _is_duplicate(s, message_sid):
+        earlier = _earlier_delivery(s, message_sid)
+    if earlier is not None:
+        message_id, is_waiting = earlier
+        if not is_waiting:
             log.info("duplicate delivery of an inbound sms ignored")
             return []
+        # Stored, but its turn never finished (the process died): this retry answers it, if
+        # the lease of the turn has expired (else the turn is alive, or the sweep gets it).
+        return _answer_in_time(sms, lambda on_complete: resume_message(
+            sms.turn, message_id, discreet=sms.is_discreet, on_complete=on_complete))
+
+    with db.session() as s:
         if sms.escalations is not None:
             # A coordinator answering a page ("ACK K7Q2X3") is not a person seeking help.
             staff_reply = sms.escalations.acknowledge_by_sms(
@@ -144,35 +167,82 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
             return [sms.form(fixed, lang)] if fixed else []
 
     is_discreet = to in settings.sms_discreet_numbers
-    future = sms.executor.submit(
-        take_turn, sms.turn, channel=CHANNEL, conversation_id=conversation_id,
+    return _answer_in_time(sms, lambda on_complete: take_turn(
+        sms.turn, channel=CHANNEL, conversation_id=conversation_id,
         text=body[:MAX_MESSAGE_CHARS], channel_message_id=message_sid, discreet=is_discreet,
-    )
+        on_complete=on_complete))
+
+
+class _Delivery:
+    """Who sends a turn's reply: the webhook's TwiML if the turn completes within the budget,
+    else the outbox. Decided once, under a lock, in the transaction that stores the reply, so
+    a turn that completes just as the budget runs out is sent one way only."""
+
+    def __init__(self, sms: SmsContext) -> None:
+        self.sms = sms
+        self.lock = threading.Lock()
+        self.deferred = False
+        self.by_twiml = False
+
+    def on_complete(self, s: Session, conversation: Conversation, messages) -> None:  # noqa: ANN001
+        with self.lock:
+            if self.deferred:
+                enqueue_replies(self.sms, s, conversation, [m.text for m in messages])
+            else:
+                self.by_twiml = True
+
+    def defer(self) -> bool:
+        """The budget is spent: True if the outbox will send the reply, False if the turn has
+        already completed for TwiML (wait for it)."""
+        with self.lock:
+            if self.by_twiml:
+                return False
+            self.deferred = True
+            return True
+
+
+def _answer_in_time(sms: SmsContext,
+                    turn: Callable[[Callable], TurnResult | None]) -> list[str]:
+    settings = sms.settings
+    delivery = _Delivery(sms)
+    future = sms.executor.submit(turn, delivery.on_complete)
     try:
         result = future.result(timeout=settings.sms_reply_budget_seconds)
     except FutureTimeout:
-        log.info("sms reply not ready within %.1fs: it will go through the outbox",
-                 settings.sms_reply_budget_seconds)
-        future.add_done_callback(lambda f: _send_later(sms, conversation_id, f))
-        return []
+        if delivery.defer():
+            log.info("sms reply not ready within %.1fs: it will go through the outbox",
+                     settings.sms_reply_budget_seconds)
+            future.add_done_callback(_log_failure)
+            return []
+        result = future.result()
     except IntegrityError:
         return []
+    if result is None or result.superseded:
+        return []  # nothing to answer now: answered already, or another worker answers
     return plan_messages([m.text for m in result.messages], settings.sms_max_segments_per_turn)
 
 
-def _send_later(sms: SmsContext, conversation_id: str, future: Future) -> None:
+def _log_failure(future: Future) -> None:
     try:
-        result: TurnResult = future.result()
+        future.result()
     except IntegrityError:
         return
-    except Exception:
-        log.exception("deferred sms turn failed")
+    except Exception:  # noqa: BLE001
+        log.exception("deferred sms turn failed (the sweep answers it)")
+
+
+def enqueue_replies(sms: SmsContext, s: Session, conversation: Conversation,
+                    texts: list[str]) -> None:
+    if not conversation.sender_encrypted:
         return
-    texts = plan_messages([m.text for m in result.messages], sms.settings.sms_max_segments_per_turn)
-    with sms.turn.db.session() as s:
-        conversation = s.get(Conversation, conversation_id)
-        if conversation is None or not conversation.sender_encrypted:
-            return  # erased meanwhile
-        for text in texts:
-            outbox.enqueue(s, conversation_id=conversation_id,
-                           to_encrypted=conversation.sender_encrypted, body=text)
+    for text in plan_messages(texts, sms.settings.sms_max_segments_per_turn):
+        outbox.enqueue(s, conversation_id=conversation.id,
+                       to_encrypted=conversation.sender_encrypted, body=text)
+
+
+def resume_hooks(sms: SmsContext) -> ResumeHooks:
+    """How the sweep answers an interrupted SMS turn: through the outbox."""
+    return ResumeHooks(
+        discreet=sms.is_discreet,
+        on_complete=lambda s, conversation, messages: enqueue_replies(
+            sms, s, conversation, [m.text for m in messages]))

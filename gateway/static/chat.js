@@ -201,7 +201,8 @@
   }
 
   // --- talking to the server ------------------------------------------------------------
-  function request(method, url, body, timeout, done) {
+  // conversationId: sent in the X-Conversation-Id header, never in the URL (proxies log URLs).
+  function request(method, url, body, timeout, done, conversationId) {
     var xhr = new XMLHttpRequest();
     var finished = false;
     var guard = null;
@@ -215,6 +216,8 @@
     }
     xhr.open(method, url, true);
     xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Accept-Language", pageLang);  // for the 112 text when the server is in trouble
+    if (conversationId) { xhr.setRequestHeader("X-Conversation-Id", conversationId); }
     if (body) { xhr.setRequestHeader("Content-Type", "application/json"); }
     xhr.onreadystatechange = function () { if (xhr.readyState === 4) { finish(xhr.status); } };
     guard = window.setTimeout(function () { finish(0); try { xhr.abort(); } catch (ignore) { /* gone */ } }, timeout);
@@ -238,7 +241,7 @@
     if (!id || isHidden()) { return; }  // visibilitychange starts it again
     if (state.polling) { schedulePoll(state.pollDelay); return; }
     state.polling = true;
-    request("GET", "/api/webchat/conversations/" + encodeURIComponent(id) + "/messages?after=" + state.cursor,
+    request("GET", "/api/webchat/conversation/messages?after=" + state.cursor,
       null, POLL_TIMEOUT_MS, function (code, data) {
         state.polling = false;
         if (id !== state.conversationId) { return; }  // deleted or restarted meanwhile
@@ -263,7 +266,7 @@
           if (state.failures >= 2) { notice(t("connection-lost"), "lost"); }
         }
         schedulePoll(state.pollDelay);
-      });
+      }, id);
   }
 
   function wake() {
@@ -340,7 +343,7 @@
     var id = state.pendingDelete;
     if (!id || state.deleting) { return; }
     state.deleting = true;
-    request("DELETE", "/api/webchat/conversations/" + encodeURIComponent(id), null, SEND_TIMEOUT_MS,
+    request("DELETE", "/api/webchat/conversation", null, SEND_TIMEOUT_MS,
       function (code, data) {
         state.deleting = false;
         if (state.pendingDelete !== id) { return; }
@@ -355,7 +358,7 @@
         notice(t("connection-lost"), "lost");
         state.deleteDelay = Math.min(state.deleteDelay * 2, MAX_POLL_MS);
         window.setTimeout(retryDelete, state.deleteDelay);
-      });
+      }, id);
   }
 
   on(deleteForm, "submit", function (event) {

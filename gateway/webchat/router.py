@@ -4,7 +4,7 @@ import logging
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from gateway.abuse.web import guard_of
 from gateway.conversations.service import UnknownConversation, get_conversation, messages_after
-from gateway.conversations.turn import TurnContext, erase_conversation, fixed_messages, take_turn
+from gateway.conversations.turn import (
+    TurnContext,
+    erase_conversation,
+    fixed_messages,
+    outage_language,
+    resume_message,
+    take_turn,
+)
 from gateway.db import Database
 from gateway.deps import DatabaseDep, TurnContextDep
 from gateway.models import Conversation, Message
@@ -28,6 +35,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/webchat")
 ConversationIdPath = Annotated[
     str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ConversationIdHeader = Annotated[
+    str, Header(alias="X-Conversation-Id", min_length=16, max_length=64,
+                pattern=r"^[A-Za-z0-9_-]+$")]
 UNKNOWN_CONVERSATION = (
     "unknown conversation_id (it may have been deleted); send without one to start again")
 
@@ -88,11 +98,15 @@ def replies_to(s: Session, message: Message) -> list[Message]:
     return [m for m in rows if next_inbound is None or m.id < next_inbound]
 
 
-def duplicate_reply(ctx: TurnContext, body: WebchatMessageIn) -> WebchatReply | None:
+def duplicate_reply(ctx: TurnContext, body: WebchatMessageIn,
+                    resume: bool = True) -> WebchatReply | None:
     """The answer to a message delivered again (the page retried after a lost answer): what was
-    said after it the first time, without a new turn. None if it is new."""
+    said after it the first time, without a new turn. None if it is new. If its first turn
+    never finished (the process died), this delivery answers it now (once: see
+    gateway.conversations.turn.resume_message)."""
     if not body.client_message_id:
         return None
+    waiting: int | None = None
     with ctx.db.session() as s:
         original = find_original(s, body.client_message_id)
         if original is None:
@@ -110,14 +124,19 @@ def duplicate_reply(ctx: TurnContext, body: WebchatMessageIn) -> WebchatReply | 
                 status.HTTP_409_CONFLICT,
                 "client_message_id was already used for a different text; "
                 "make a new client_message_id for every new message")
-        log.info("duplicate delivery of a web chat message answered without a new turn")
-        return WebchatReply(
-            conversation_id=conversation.id,
-            language=original.language or conversation.language or ctx.default_language,
-            messages=[BotMessageOut(text=m.text, response=m.response_name,
-                                    machine_translated=m.is_machine_translated, id=m.id)
-                      for m in replies_to(s, original)],
-            duplicate=True)
+        if resume and original.awaiting_reply:
+            waiting = original.id
+        else:
+            log.info("duplicate delivery of a web chat message answered without a new turn")
+            return WebchatReply(
+                conversation_id=conversation.id,
+                language=original.language or conversation.language or ctx.default_language,
+                messages=[BotMessageOut(text=m.text, response=m.response_name,
+                                        machine_translated=m.is_machine_translated, id=m.id)
+                          for m in replies_to(s, original)],
+                duplicate=True)
+    resume_message(ctx, waiting)
+    return duplicate_reply(ctx, body, resume=False)
 
 
 @router.post("/messages", response_model=WebchatReply,
@@ -161,9 +180,9 @@ def post_message(body: WebchatMessageIn, ctx: TurnContextDep, request: Request):
     except SQLAlchemyError as exc:
         # The database is down: the message cannot be kept, but the person still gets 112.
         log.error("database unavailable during web chat turn: %s", type(exc).__name__)
-        lang = body.language if body.language and ctx.catalog.has_language(body.language) else (
-            ctx.default_language)
-        messages = fixed_messages(ctx.catalog, [("utter_unavailable", lang)], "webchat")
+        # Not "your message is saved" (utter_unavailable): it was not. The emergency text.
+        lang = outage_language(ctx, body.text, body.language)
+        messages = fixed_messages(ctx.catalog, [("utter_emergency", lang)], "webchat")
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             content={"conversation_id": body.conversation_id, "language": lang,
@@ -175,14 +194,31 @@ def post_message(body: WebchatMessageIn, ctx: TurnContextDep, request: Request):
                         messages=_out(result.messages, ids))
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=LaterMessages)
+@router.get("/conversation/messages", response_model=LaterMessages)
 def later_messages(
+    conversation_id: ConversationIdHeader,
+    db: DatabaseDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> LaterMessages:
+    """For the page to poll: what was said to the person after message `after`. The
+    conversation id (the secret) travels in the X-Conversation-Id header, never in the URL
+    (proxies and servers log URLs)."""
+    return _later_messages(db, conversation_id, after)
+
+
+@router.get("/conversations/{conversation_id}/messages", response_model=LaterMessages,
+            deprecated=True)
+def later_messages_by_path(
     conversation_id: ConversationIdPath,
     db: DatabaseDep,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> LaterMessages:
-    """For the page to poll (the conversation id is the secret): what was said to the person
-    after message `after`."""
+    """Deprecated: the id in the URL ends up in proxy logs. Kept one release for pages loaded
+    before the header form (GET /api/webchat/conversation/messages) existed."""
+    return _later_messages(db, conversation_id, after)
+
+
+def _later_messages(db: Database, conversation_id: str, after: int) -> LaterMessages:
     with db.session() as s:
         try:
             get_conversation(s, conversation_id)
@@ -194,10 +230,22 @@ def later_messages(
                             machine_translated=m.is_machine_translated) for m in rows])
 
 
-@router.delete("/conversations/{conversation_id}", response_model=WebchatReply)
-def delete_conversation(conversation_id: ConversationIdPath, ctx: TurnContextDep) -> WebchatReply:
-    """The page's "delete this conversation": erase it here and in Rasa's tracker, and say so
-    in the conversation's language."""
+@router.delete("/conversation", response_model=WebchatReply)
+def delete_conversation(conversation_id: ConversationIdHeader, ctx: TurnContextDep) -> WebchatReply:
+    """The page's "delete this conversation" (the id in the X-Conversation-Id header): erase it
+    here and in Rasa's tracker, and say so in the conversation's language."""
+    return _delete_conversation(ctx, conversation_id)
+
+
+@router.delete("/conversations/{conversation_id}", response_model=WebchatReply, deprecated=True)
+def delete_conversation_by_path(conversation_id: ConversationIdPath,
+                                ctx: TurnContextDep) -> WebchatReply:
+    """Deprecated (the id in the URL ends up in proxy logs); kept one release for pages loaded
+    before DELETE /api/webchat/conversation existed."""
+    return _delete_conversation(ctx, conversation_id)
+
+
+def _delete_conversation(ctx: TurnContext, conversation_id: str) -> WebchatReply:
     with ctx.db.session() as s:
         try:
             lang = get_conversation(s, conversation_id).language or ctx.default_language

@@ -147,7 +147,9 @@ def test_delete_erases_the_conversation_on_the_server_too(phone, stack):
     open_chat(phone, stack, "?lang=en")
     send(phone, "What is the reflection period?")
     ids: list[str] = []
-    phone.on("request", lambda r: ids.extend(re.findall(r"/conversations/([A-Za-z0-9_-]+)", r.url)))
+    # The page sends the conversation id in a header, never in the URL (issue 11, item 13).
+    phone.on("request", lambda r: ids.extend(
+        [r.headers["x-conversation-id"]] if "x-conversation-id" in r.headers else []))
     # The page clears at once and erases the server copy in the background: wait for the
     # server's answer to the DELETE before checking the server (otherwise a race).
     with phone.expect_response(lambda r: r.request.method == "DELETE", timeout=15_000) as erased:
@@ -156,7 +158,8 @@ def test_delete_erases_the_conversation_on_the_server_too(phone, stack):
     phone.wait_for_function("() => document.querySelectorAll('#log .user').length === 0")
     assert "reflection period" not in log_text(phone).lower()
     assert ids, "the page did not ask the server to erase the conversation"
-    gone = httpx.get(f"{stack.settings.gateway_url}/api/webchat/conversations/{ids[-1]}/messages")
+    gone = httpx.get(f"{stack.settings.gateway_url}/api/webchat/conversation/messages",
+                     headers={"X-Conversation-Id": ids[-1]})
     assert gone.status_code == 404
 
 

@@ -25,8 +25,10 @@ def say(gateway, text, conversation_id=None, language=None) -> dict:
     return resp.json()
 
 
-def test_health_reports_every_part(gateway):
-    resp = gateway.get("/healthz")
+def test_health_reports_every_part(gateway, stack):
+    # Behind the internal token (issue 11, item 13): the public /healthz calls nothing.
+    token = stack.settings.internal_token.get_secret_value()
+    resp = gateway.get("/internal/health", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200
     assert resp.json() == {"status": "ok", "database": "ok", "rasa": "ok", "actions": "ok"}
 
