@@ -5,6 +5,9 @@ Two sets, both never trained on:
 - `tests/nlu/heldout/<lang>.yml` — the test set, written by people who had not seen
   `nlu_data/`, every message tagged with a style (clean, typo, no_diacritics, translit, story,
   mixed, short, hard_negative). Only measured, never tuned on.
+- `tests/nlu/heldout_danger/<lang>.yml` — a second test set about danger only (25 immediate
+  danger, 25 close-sounding messages that are not, per language), written later by another
+  writer who had seen neither `nlu_data/` nor the first sets. Only measured.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 DEV_DIR = REPO / "tests" / "nlu"
 HELDOUT_DIR = REPO / "tests" / "nlu" / "heldout"
+DANGER_DIR = REPO / "tests" / "nlu" / "heldout_danger"
+SETS = {"dev": DEV_DIR, "heldout": HELDOUT_DIR, "danger": DANGER_DIR}
 STYLES = ("clean", "typo", "no_diacritics", "translit", "story", "mixed", "short", "hard_negative")
 
 # What the bot answers a first message of each intent with (nlu_data/README.md).
@@ -62,7 +67,7 @@ def load(path: Path) -> list[Example]:
 
 
 def load_set(name: str, languages: list[str]) -> list[Example]:
-    directory = {"dev": DEV_DIR, "heldout": HELDOUT_DIR}[name]
+    directory = SETS[name]
     return [e for lang in languages for e in load(directory / f"{lang}.yml")]
 
 
