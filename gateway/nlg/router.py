@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from gateway.config import Settings
 from gateway.deps import CatalogDep, InternalAuth, SettingsDep, TranslatorDep
 from translations.catalog import Catalog
 from translations.mt import TranslationUnavailable, Translator
@@ -45,6 +46,12 @@ def _context(tracker: dict[str, Any], default_language: str) -> tuple[str, str]:
     return language, form
 
 
+def runtime_values(settings: Settings) -> dict[str, object]:
+    """The catalog's runtime placeholders, from this deployment's settings: what the texts
+    say must be what the gateway does (utter_privacy states the retention period)."""
+    return {"retention_days": settings.retention_days}
+
+
 def machine_translate(catalog: Catalog, translator: Translator, english: str, target: str) -> str:
     """English content in the target language; refuses a translation that lost a number."""
     translated = translator.translate(english, "en", target)
@@ -67,10 +74,11 @@ async def render_response(
         log.error("no catalog text for response %s", name)
         name = "utter_default"
     is_machine_translated = False
+    values = runtime_values(settings)
     if catalog.has_language(language):
-        text = catalog.render(name, language, form)
+        text = catalog.render(name, language, form, values)
     else:
-        text = catalog.render(name, "en", form)
+        text = catalog.render(name, "en", form, values)
         try:
             text = await anyio.to_thread.run_sync(
                 machine_translate, catalog, translator, text, language, limiter=MT_LIMITER
