@@ -7,6 +7,7 @@ message and storing the answer: the turn ends there, its lease held, as after ki
 
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import timedelta
@@ -229,3 +230,31 @@ def test_migration_0010_goes_down_and_up_again(database_url):
     assert {"awaiting_reply", "turn_claim_token", "turn_claimed_until", "turn_attempts"} <= {
         c["name"] for c in sa.inspect(engine).get_columns("message")}
     engine.dispose()
+
+
+def test_the_gateway_sweeps_when_it_starts(sqlite_url):
+    """What a killed gateway left behind is answered by the next one to start (any replica)."""
+    upgrade_database(sqlite_url)
+    settings = Settings(database_url=sqlite_url, environment="test", twilio_auth_token=TOKEN,
+                        public_base_url=PUBLIC, detect_language=False, turn_sweep_seconds=0.05,
+                        outbox_poll_seconds=60, **STRONG_TEST_SECRETS)
+    rasa = CrashingRasa(reply="utter_reflection_period", crashes=1)
+    first = create_app(settings, rasa=rasa.client(), start_outbox_worker=False)
+    with TestClient(first, raise_server_exceptions=False) as client:
+        params = {**inbound_params(NUMBER, "+46700000000", "hej"), "MessageSid": "SM" + "6" * 32}
+        signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC}{INBOUND}", params)
+        assert client.post(INBOUND, data=params,
+                           headers={"X-Twilio-Signature": signature}).status_code == 500
+    db = Database(sqlite_url)
+    with db.session() as s:  # the dead process's lease has run out
+        s.execute(sa.update(Message).values(turn_claimed_until=utcnow() - timedelta(seconds=1)))
+    second = create_app(settings, rasa=rasa.client(), start_outbox_worker=True)
+    with TestClient(second):
+        deadline = utcnow() + timedelta(seconds=20)
+        while utcnow() < deadline:
+            with db.session() as s:
+                bodies = list(s.scalars(sa.select(OutboxMessage.body)))
+            if bodies:
+                break
+            threading.Event().wait(0.05)
+    assert bodies == [REPLY]
