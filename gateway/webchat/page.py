@@ -29,7 +29,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.abuse.web import guard_of
 from gateway.conversations.service import UnknownConversation, get_conversation, list_messages
-from gateway.conversations.turn import TurnContext, erase_conversation, fixed_messages, take_turn
+from gateway.conversations.turn import (
+    TurnContext,
+    erase_conversation,
+    fixed_messages,
+    resume_message,
+    take_turn,
+)
 from gateway.models import Message
 from gateway.webchat.router import find_original
 from gateway.webchat.schemas import (
@@ -322,6 +328,18 @@ def _earlier_delivery(ctx: TurnContext, client_id: str | None, conversation_id: 
     return None, None
 
 
+def _resume_if_interrupted(ctx: TurnContext, store_id: str | None) -> None:
+    """The form sent again after its first turn died (the process was killed): answer it now,
+    once (gateway.conversations.turn.resume_message), so the page shows the answer."""
+    if not store_id:
+        return
+    with ctx.db.session() as s:
+        original = find_original(s, store_id)
+        waiting = original.id if original is not None and original.awaiting_reply else None
+    if waiting is not None:
+        resume_message(ctx, waiting)
+
+
 @router.post("/chat", response_class=HTMLResponse)
 def chat_form(
     request: Request,
@@ -414,6 +432,7 @@ def chat_form(
                 if taken is None:
                     raise
         if taken is not None:  # sent again (a reload, a double tap): no second turn
+            _resume_if_interrupted(ctx, store_id)
             try:
                 return page(taken, _transcript(ctx, taken))
             except UnknownConversation:  # erased meanwhile

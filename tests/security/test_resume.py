@@ -258,3 +258,14 @@ def test_the_gateway_sweeps_when_it_starts(sqlite_url):
                 break
             threading.Event().wait(0.05)
     assert bodies == [REPLY]
+
+
+def test_the_page_without_javascript_resumes_an_interrupted_turn_when_the_form_comes_again(line):
+    form = {"text": "what are my rights", "lang": "en", "client_message_id": "e" * 22}
+    line.rasa.crashes = 1
+    assert line.client.post("/chat", data=form).status_code == 500
+    line.clock.advance(line.lease + 1)
+    page = line.client.post("/chat", data=form)
+    assert page.status_code == 200 and REPLY in page.text
+    assert line.client.post("/chat", data=form).text.count(REPLY) == 1
+    assert (line.outbound(), line.rasa.asked) == (1, 2)
