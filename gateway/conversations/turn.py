@@ -63,6 +63,8 @@ RESUME_MAX_AGE = timedelta(hours=1)
 # After this many takes of the same turn, the sweep answers with the fixed text (112) without
 # asking Rasa: a message that keeps crashing a turn still gets an answer.
 MAX_TURN_ATTEMPTS = 3
+# Of the turn's budget, kept for storing the replies and answering after Rasa is given up.
+BUDGET_RESERVE_SECONDS = 1.0
 Clock = Callable[[], datetime]
 # Called inside the transaction that stores a turn's replies (e.g. SMS: put them in the outbox).
 OnComplete = Callable[[Session, Conversation, list[BotMessage]], None]
@@ -162,8 +164,9 @@ def take_turn(
     channel_message_id: str | None = None,
     discreet: bool = False,
     on_complete: OnComplete | None = None,
+    started: float | None = None,  # time.monotonic() when the request arrived
 ) -> TurnResult:
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     keyword = match_keyword(text)
     if keyword and keyword.kind == "choose_language":
         language = keyword.language
@@ -214,7 +217,7 @@ def take_turn(
                  unsupported_choice=decision.unsupported_choice,
                  needs_language_hint=decision.needs_language_hint,
                  with_coordinator=with_coordinator, region_hint=region_hint, discreet=discreet)
-    messages, is_degraded = _answer(ctx, channel, plan, deadline=started + ctx.rasa_budget_seconds)
+    messages, is_degraded = _answer(ctx, channel, plan, deadline=rasa_deadline(ctx, started))
     completed = _complete(ctx, message_id, token, conversation_id, lang, messages, on_complete)
     return TurnResult(conversation_id, lang, messages, is_degraded, superseded=not completed)
 
@@ -271,6 +274,14 @@ def _answer(ctx: TurnContext, channel: Channel, plan: _Plan, *,
         # Not sure which language this is: say how to choose, in a line any reader can use.
         messages += fixed_messages(ctx.catalog, [("utter_language_hint", lang)], channel)
     return messages, is_degraded
+
+
+def rasa_deadline(ctx: TurnContext, started: float) -> float:
+    """When to stop waiting for Rasa: the turn's budget from the request's arrival, less a
+    reserve for what comes after (the danger check's share is inside; storing the replies and
+    answering are not), so the fixed answer reaches the person within the budget."""
+    reserve = min(BUDGET_RESERVE_SECONDS, ctx.rasa_budget_seconds / 4)
+    return started + ctx.rasa_budget_seconds - reserve
 
 
 def ask_rasa(ctx: TurnContext, deadline: float, call: Callable[..., Any], *args: Any) -> Any:
@@ -397,8 +408,7 @@ def resume_turn(ctx: TurnContext, message_id: int, token: str, *,
                      unsupported_choice=False, needs_language_hint=False,
                      with_coordinator=with_coordinator, region_hint=region_hint,
                      discreet=is_discreet)
-        messages, is_degraded = _answer(ctx, channel, plan,
-                                        deadline=started + ctx.rasa_budget_seconds)
+        messages, is_degraded = _answer(ctx, channel, plan, deadline=rasa_deadline(ctx, started))
     if not _complete(ctx, message_id, token, conversation_id, lang, messages, on_complete):
         return None
     return TurnResult(conversation_id, lang, messages, is_degraded)

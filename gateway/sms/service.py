@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -95,6 +96,7 @@ def _notice_already_sent(s: Session, conversation_id: str, since) -> bool:  # no
 
 def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
     """The texts to answer with by TwiML now (empty: nothing now, or sent later)."""
+    arrived = time.monotonic()
     message_sid = fields.get("MessageSid") or fields.get("SmsSid")
     number = fields.get("From", "").strip()
     if not message_sid or not number:
@@ -170,7 +172,7 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
     return _answer_in_time(sms, lambda on_complete: take_turn(
         sms.turn, channel=CHANNEL, conversation_id=conversation_id,
         text=body[:MAX_MESSAGE_CHARS], channel_message_id=message_sid, discreet=is_discreet,
-        on_complete=on_complete))
+        on_complete=on_complete, started=arrived))
 
 
 class _Delivery:

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -353,6 +354,7 @@ def chat_form(
 ) -> HTMLResponse:
     """The page without JavaScript: a plain form post takes one turn (or deletes, or looks for
     news) and answers with the whole conversation. The same rules as the JSON API."""
+    arrived = time.monotonic()
     ctx = _ctx(request)
     page_lang = page_language(ctx, lang) or ctx.default_language
     ui = Ui(ctx.catalog, page_lang)
@@ -422,7 +424,8 @@ def chat_form(
             try:
                 result = take_turn(ctx, channel="webchat", conversation_id=conv, text=message,
                                    language=None if conv else page_lang,
-                                   source=None if conv else source, channel_message_id=store_id)
+                                   source=None if conv else source, channel_message_id=store_id,
+                                   started=arrived)
             except UnknownConversation:
                 return page(None, notice=ui("ui_error_gone"), error=True, keep=kept,
                             status_code=status.HTTP_404_NOT_FOUND)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from typing import Annotated
 
@@ -145,6 +146,7 @@ def duplicate_reply(ctx: TurnContext, body: WebchatMessageIn,
                         429: {"description": "too many messages: not sent, try again later "
                                              "(the answer carries 112)"}})
 def post_message(body: WebchatMessageIn, ctx: TurnContextDep, request: Request):  # noqa: ANN201
+    arrived = time.monotonic()
     try:
         again = duplicate_reply(ctx, body)
         if again is not None:
@@ -165,6 +167,7 @@ def post_message(body: WebchatMessageIn, ctx: TurnContextDep, request: Request):
                 language=body.language,
                 source=body.source,
                 channel_message_id=body.client_message_id,
+                started=arrived,
             )
         except IntegrityError:
             # The same message delivered twice at the same moment: the other delivery stored

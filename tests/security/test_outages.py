@@ -169,7 +169,7 @@ def test_a_hanging_rasa_is_given_up_within_the_turns_budget(line):
         with line(rasa, rasa_timeout_seconds=1.5) as client:
             reply, took = say(client)
             assert [m["response"] for m in reply["messages"]] == ["utter_unavailable"]
-            assert 1.4 < took < 1.5 + 1.0
+            assert 0.5 < took < 1.5  # the whole request, within the budget
             # The breaker remembers: the next person does not wait at all.
             reply, took = say(client)
             assert [m["response"] for m in reply["messages"]] == ["utter_unavailable"]
