@@ -19,6 +19,7 @@ from gateway.abuse.web import AbuseGuard
 from gateway.bot.client import RasaClient
 from gateway.config import Settings, get_settings
 from gateway.console.admin import router as console_admin_router
+from gateway.console.auth import ConsoleHousekeeping, SignInPolicy
 from gateway.console.blocks import router as console_blocks_router
 from gateway.console.outreach import router as console_outreach_router
 from gateway.console.router import router as console_router
@@ -103,9 +104,11 @@ def create_app(
             app.state.outbox_worker.start(settings.outbox_poll_seconds)
             app.state.erasure_worker.start(settings.outbox_poll_seconds)
             app.state.escalations.start(settings.escalation_poll_seconds)
+            app.state.console_housekeeping.start(settings.console_purge_seconds)
             app.state.turn_sweeper.start(settings.turn_sweep_seconds)
         yield
         app.state.turn_sweeper.stop()
+        app.state.console_housekeeping.stop()
         app.state.escalations.stop()
         app.state.outbox_worker.stop()
         app.state.erasure_worker.stop()
@@ -151,6 +154,9 @@ def create_app(
         notify_person=PersonNotifier(app.state.catalog, settings.default_language),
     )
     app.state.abuse = AbuseGuard.from_settings(settings)
+    # Expired console sessions and old failed sign-ins are deleted on a schedule.
+    app.state.console_housekeeping = ConsoleHousekeeping(
+        app.state.db, SignInPolicy.from_settings(settings), clock=app.state.escalations.clock)
     app.state.sms = SmsContext(turn=app.state.turn_context, settings=settings, vault=vault,
                                escalations=app.state.escalations)
     app.state.turn_sweeper = TurnSweeper(app.state.turn_context,

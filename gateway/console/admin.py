@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.console import auth
 from gateway.console.auth import SignedIn, page_staff, post_staff
 from gateway.console.html import csrf_field, e, page, post_form
-from gateway.console.models import ConsoleSession
+from gateway.console.models import ConsoleSession, StaffSecondFactor
 from gateway.deps import DatabaseDep
 from gateway.escalation.models import (
     PAGER_NUMBER,
@@ -79,8 +79,10 @@ def _messages(notice: str | None, errors: list[str] | None) -> str:
     return out
 
 
-def _staff_table(s: Session, who: SignedIn, regions: dict[str, str]) -> str:
+def _staff_table(s: Session, who: SignedIn, regions: dict[str, str], now: datetime) -> str:
     rows = []
+    enrolled = set(s.scalars(select(StaffSecondFactor.staff_id)
+                             .where(StaffSecondFactor.secret_encrypted.is_not(None))))
     for staff in s.scalars(select(StaffUser).order_by(StaffUser.role, StaffUser.username)):
         if staff.is_active:
             action = ("(you)" if staff.id == who.staff_id else post_form(
@@ -90,14 +92,19 @@ def _staff_table(s: Session, who: SignedIn, regions: dict[str, str]) -> str:
             action = post_form(f"{ADMIN_URL}/staff/{staff.id}/activate", who.csrf, "",
                                "Activate / Aktivera", "inline")
         region = regions.get(staff.region_code, staff.region_code) if staff.region_code else "–"
+        locked = (staff.locked_until is not None and auth.aware(staff.locked_until) > now)
+        factor = "yes" if staff.id in enrolled else "not set up"
+        reset = post_form(f"{ADMIN_URL}/staff/{staff.id}/reset-second-factor", who.csrf, "",
+                          "Reset second factor / Återställ", "inline")
         rows.append(
             f"<tr><td>{e(staff.username)}</td><td>{e(staff.name)}</td><td>{e(staff.role)}</td>"
-            f"<td>{e(region)}</td><td>{'yes' if staff.is_active else 'no'}</td>"
-            f"<td>{action}</td></tr>")
+            f"<td>{e(region)}</td><td>{'yes' if staff.is_active else 'no'}"
+            f"{' (locked)' if locked else ''}</td><td>{factor}</td>"
+            f"<td>{action}{reset}</td></tr>")
     if not rows:
         return '<p class="empty">No staff yet.</p>'
     return ('<table class="staff"><thead><tr><th>Username</th><th>Name</th><th>Role</th>'
-            '<th>Region</th><th>Active</th><th></th></tr></thead><tbody>'
+            '<th>Region</th><th>Active</th><th>Second factor</th><th></th></tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
 
 
@@ -159,7 +166,7 @@ def _dashboard(request: Request, db, who: SignedIn, *, notice: str | None = None
     now = auth.clock(request)
     with db.session() as s:
         regions = dict(s.execute(select(Region.code, Region.name)).all())
-        staff = _staff_table(s, who, regions)
+        staff = _staff_table(s, who, regions, now)
         region_table = _regions_table(s, now, regions)
     body = (
         '<nav><a href="/console">Queue / Kö</a> · '
@@ -266,6 +273,25 @@ def deactivate(request: Request, staff_id: int, who: AdminPost, db: DatabaseDep)
 @router.post("/staff/{staff_id}/activate", response_class=HTMLResponse)
 def activate(request: Request, staff_id: int, who: AdminPost, db: DatabaseDep) -> HTMLResponse:
     return _set_active(request, who, db, staff_id, active=True)
+
+
+@router.post("/staff/{staff_id}/reset-second-factor", response_class=HTMLResponse)
+def reset_second_factor(request: Request, staff_id: int, who: AdminPost,
+                        db: DatabaseDep) -> HTMLResponse:
+    """A lost or new phone: the user's second factor and recovery codes go, every session of
+    theirs ends and the lock-out is lifted; their next sign-in sets up a new factor."""
+    now = auth.clock(request)
+    with db.session() as s:
+        if s.get(StaffUser, staff_id) is None:
+            return _dashboard(request, db, who, status_code=404, errors=["No such staff user."])
+        auth.reset_second_factor(s, staff_id)
+        audit(s, actor=who.actor, action="second_factor_reset", detail=f"staff:{staff_id}",
+              now=now)
+    if staff_id == who.staff_id:
+        return _dashboard(request, db, who, notice="Your own second factor was reset: sign in "
+                          "again to set up a new one.")
+    return _dashboard(request, db, who, notice="Second factor reset: the user sets up a new "
+                      "one at their next sign-in (with their password).")
 
 
 @router.get("/rota.csv")

@@ -12,11 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from gateway.console import auth
+from gateway.config import Settings
+from gateway.console import auth, totp
 from gateway.console.auth import PageStaff, PostStaff, SignedIn
 from gateway.console.blocks import block_form, paging_banner
 from gateway.console.html import e, lang_attrs, message_page, page, post_form
 from gateway.console.html import select as select_field
+from gateway.console.models import ConsoleSession
 from gateway.conversations.service import record_message
 from gateway.deps import CatalogDep, DatabaseDep, SettingsDep, TranslatorDep
 from gateway.escalation.models import Escalation, Region, StaffUser
@@ -93,9 +95,21 @@ def _login_page(error: str | None = None, status_code: int = 200) -> HTMLRespons
         '<label for="password">Password / Lösenord</label>'
         '<input id="password" name="password" type="password" autocomplete="current-password" '
         'required maxlength="1024">'
+        '<label for="code">Code from your authenticator app, or a recovery code (leave empty '
+        'the first time) / Kod från autentiseringsappen, eller en reservkod</label>'
+        '<input id="code" name="code" autocomplete="one-time-code" maxlength="32" '
+        'spellcheck="false">'
         '<button type="submit">Sign in / Logga in</button></form>'
     )
     return page("Sign in / Logga in", err + form, status_code=status_code)
+
+
+def _set_cookie(response: Response, token: str, settings: Settings, *,
+                enrol_only: bool) -> None:
+    lifetime = auth.ENROL_LIFETIME if enrol_only else auth.SESSION_LIFETIME
+    response.set_cookie(auth.COOKIE, token, max_age=int(lifetime.total_seconds()),
+                        path=auth.COOKIE_PATH, httponly=True, samesite="strict",
+                        secure=settings.environment == "production")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -106,29 +120,124 @@ def login_form() -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, db: DatabaseDep, settings: SettingsDep,
           username: Annotated[str, Form(max_length=200)] = "",
-          password: Annotated[str, Form(max_length=1024)] = "") -> Response:
-    now = auth.clock(request)
-    with db.session() as s:
-        staff = auth.authenticate(s, username=username, password=password, now=now)
-        token = auth.start_session(s, staff, now) if staff is not None else None
+          password: Annotated[str, Form(max_length=1024)] = "",
+          code: Annotated[str, Form(max_length=64)] = "") -> Response:
+    result, token = auth.sign_in(
+        db, client=auth.request_client_hash(request), username=username, password=password,
+        code=code, now=auth.clock(request), box=auth.secret_box(settings),
+        policy=auth.SignInPolicy.from_settings(settings))
+    if result.outcome == "throttled":
+        return _login_page(auth.THROTTLED_ERROR, status_code=429)
     if token is None:
         return _login_page(auth.GENERIC_ERROR, status_code=401)
-    response = _see_other("/console")
-    response.set_cookie(auth.COOKIE, token, max_age=int(auth.SESSION_LIFETIME.total_seconds()),
-                        path=auth.COOKIE_PATH, httponly=True, samesite="strict",
-                        secure=settings.environment == "production")
+    enrol = result.outcome == "enrol"
+    response = _see_other(auth.ENROL_URL if enrol or result.used_recovery_code else "/console")
+    _set_cookie(response, token, settings, enrol_only=enrol)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, who: PostStaff, db: DatabaseDep, settings: SettingsDep) -> Response:
+def logout(request: Request, who: auth.AnyPostStaff, db: DatabaseDep,
+           settings: SettingsDep) -> Response:
+    now = auth.clock(request)
     with db.session() as s:
         auth.end_session(s, who.session_id)
-        audit(s, actor=who.actor, action="sign_out", now=auth.clock(request))
+        audit(s, actor=who.actor, action="sign_out", now=now)
+    auth.purge(db, now)
     response = _see_other("/console/login")
     response.delete_cookie(auth.COOKIE, path=auth.COOKIE_PATH, httponly=True, samesite="strict",
                            secure=settings.environment == "production")
     return response
+
+
+# --- the second factor --------------------------------------------------------------------
+
+def _enrol_page(who: SignedIn, secret: str, error: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+    inner = ('<label for="code">The 6-digit code the app shows now / Koden som appen visar nu'
+             '</label><input id="code" name="code" inputmode="numeric" '
+             'autocomplete="one-time-code" required maxlength="8" spellcheck="false">')
+    body = (
+        err
+        + '<p>Every console sign-in needs a code from an authenticator app on your work phone '
+          '(any TOTP app). Add this key to the app now: it is shown only once. '
+          '/ Varje inloggning kräver en kod från en autentiseringsapp. Nyckeln visas bara en gång.'
+          '</p>'
+        + f'<p>Key / Nyckel: <code class="secret">{e(totp.grouped(secret))}</code></p>'
+        + '<p>Or paste this link into the app / Eller klistra in länken: '
+          f'<code class="secret">{e(totp.otpauth_uri(secret, who.username))}</code></p>'
+        + post_form(auth.ENROL_URL, who.csrf, inner, "Confirm / Bekräfta", "enrol"))
+    return page("Set up the second factor / Tvåstegsverifiering", body, who=who.name,
+                csrf=who.csrf, status_code=status_code)
+
+
+def _codes_page(who: SignedIn, codes: list[str], csrf: str) -> HTMLResponse:
+    items = "".join(f"<li><code>{e(c)}</code></li>" for c in codes)
+    body = ('<p>Recovery codes: each signs you in once in place of an app code (a lost phone). '
+            'Write them down now and keep them safe: they are not shown again. '
+            '/ Reservkoder: var och en gäller en gång. De visas inte igen.</p>'
+            f'<ul class="recovery-codes">{items}</ul>'
+            '<p><a href="/console">Continue to the console / Till konsolen</a></p>')
+    return page("Recovery codes / Reservkoder", body, who=who.name, csrf=csrf)
+
+
+@router.get("/second-factor", response_class=HTMLResponse)
+def second_factor(request: Request, who: auth.AnyPageStaff, db: DatabaseDep,
+                  settings: SettingsDep) -> HTMLResponse:
+    with db.session() as s:
+        if not auth.has_second_factor(s, who.staff_id):
+            secret = auth.begin_enrolment(s, who.staff_id, auth.secret_box(settings))
+            audit(s, actor=who.actor, action="second_factor_shown", now=auth.clock(request))
+            return _enrol_page(who, secret)
+        left = auth.recovery_codes_left(s, who.staff_id)
+    warning = (' <strong class="error">Make new ones now.</strong>' if left <= 3 else "")
+    body = (f'<p>Your second factor is set up. Unused recovery codes: {left}.{warning}</p>'
+            '<p>A new phone, or a lost one: ask an administrator to reset your second factor. '
+            '/ Ny eller förlorad telefon: be en administratör återställa den.</p>'
+            + post_form(f"{auth.ENROL_URL}/recovery-codes", who.csrf, "",
+                        "Make new recovery codes (the old ones stop working) / Nya reservkoder")
+            + '<p><a href="/console">Queue / Kö</a></p>')
+    return page("Second factor / Tvåstegsverifiering", body, who=who.name, csrf=who.csrf)
+
+
+@router.post("/second-factor", response_class=HTMLResponse)
+def confirm_second_factor(request: Request, who: auth.AnyPostStaff, db: DatabaseDep,
+                          settings: SettingsDep,
+                          code: Annotated[str, Form(max_length=64)] = "") -> Response:
+    now, box = auth.clock(request), auth.secret_box(settings)
+    with db.session() as s:
+        if auth.has_second_factor(s, who.staff_id):
+            return message_page("Not done / Inte utfört", "The second factor is already set up.",
+                                status_code=409, back=auth.ENROL_URL, who=who.name,
+                                csrf=who.csrf)
+        codes = auth.confirm_enrolment(s, who.staff_id, code, now, box)
+        if codes is None:
+            audit(s, actor=who.actor, action="second_factor_failed", now=now)
+            secret = auth.begin_enrolment(s, who.staff_id, box)
+            error = ("Wrong code. Here is a new key: replace the old one in the app. "
+                     "/ Fel kod. Här är en ny nyckel.")
+        else:
+            # A new session (new cookie and CSRF token) replaces the enrolment-only one.
+            auth.end_session(s, who.session_id)
+            token = auth.start_session(s, who.staff_id, now)
+            csrf = s.scalar(select(ConsoleSession.csrf_token)
+                            .where(ConsoleSession.token_hash == auth.hash_token(token)))
+            audit(s, actor=who.actor, action="second_factor_enrolled", now=now)
+    if codes is None:
+        return _enrol_page(who, secret, error, status_code=422)
+    response = _codes_page(who, codes, csrf)
+    _set_cookie(response, token, settings, enrol_only=False)
+    return response
+
+
+@router.post("/second-factor/recovery-codes", response_class=HTMLResponse)
+def new_recovery_codes(request: Request, who: PostStaff, db: DatabaseDep) -> HTMLResponse:
+    now = auth.clock(request)
+    with db.session() as s:
+        codes = auth.replace_recovery_codes(s, who.staff_id, now)
+        audit(s, actor=who.actor, action="recovery_codes_replaced", now=now)
+    return _codes_page(who, codes, who.csrf)
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -213,6 +322,31 @@ def _message_rows(messages: list[Message], conversation: Conversation,
             f'<th>{MT_LABEL}</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
 
 
+def readable_messages(s: Session, who: SignedIn, escalation: Escalation,
+                      conversation: Conversation) -> tuple[list[Message], bool]:
+    """What a request lets staff read: while it is open, the conversation (the person was
+    told the coordinator sees it); once closed, only the conversation up to the close, plus
+    the time any later request of this conversation (that the reader may see) was open.
+    Returns (messages, whether any were held back)."""
+    closed_at = auth.aware(escalation.closed_at)
+    if closed_at is None:
+        return list(conversation.messages), False
+    windows: list[tuple[datetime | None, datetime | None]] = [(None, closed_at)]
+    later = s.scalars(select(Escalation).where(
+        Escalation.conversation_id == conversation.id, Escalation.id != escalation.id,
+        Escalation.created_at >= escalation.created_at)).all()
+    windows += [(auth.aware(x.created_at), auth.aware(x.closed_at))
+                for x in later if who.may_see(x.region_code)]
+
+    def readable(m: Message) -> bool:
+        at = auth.aware(m.created_at)
+        return any((start is None or at >= start) and (end is None or at <= end)
+                   for start, end in windows)
+
+    shown = [m for m in conversation.messages if readable(m)]
+    return shown, len(shown) < len(conversation.messages)
+
+
 @router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
 def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
          translator: TranslatorDep) -> HTMLResponse:
@@ -222,7 +356,8 @@ def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
         if escalation is None:
             return _not_found(who)
         conversation = conversation_of(s, escalation)
-        messages = list(conversation.messages) if conversation is not None else []
+        messages, held_back = (readable_messages(s, who, escalation, conversation)
+                               if conversation is not None else ([], False))
         region = s.get(Region, escalation.region_code) if escalation.region_code else None
         acknowledged_by = (s.get(StaffUser, escalation.acknowledged_by)
                            if escalation.acknowledged_by else None)
@@ -247,6 +382,10 @@ def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
             history = '<p class="empty">The conversation has been erased.</p>'
         else:
             history = _message_rows(messages, conversation, translator)
+            if held_back:
+                history += ('<p class="notice">Messages written after this request was closed '
+                            'are not shown. / Meddelanden efter att ärendet stängdes visas '
+                            'inte.</p>')
         state, may_contact = escalation.state, escalation.may_contact
         reference = escalation.reference
     url = _view_url(escalation_id)

@@ -6,6 +6,8 @@
     import-rota FILE                      CSV in Swedish local time ("-" reads stdin)
     export-rota [--since YYYY-MM-DD]
     on-call [--at "YYYY-MM-DD HH:MM"]     who is primary/backup per region (names only)
+    reset-password --username U           new console password (prompted); ends their sessions
+    reset-second-factor --username U      lost phone: their next sign-in sets up a new one
 
 Passwords are read with getpass, or from RIGHTSLINE_NEW_PASSWORD for scripts. The database is
 RIGHTSLINE_DATABASE_URL, as for the gateway. Nothing here ever prints a phone number.
@@ -20,10 +22,11 @@ import re
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from gateway.config import get_settings
+from gateway.console.auth import end_all_sessions, reset_second_factor
 from gateway.db import Database, database_error_for_people
 from gateway.escalation.models import PAGER_NUMBER, STAFF_USERNAME, Region, StaffUser
 from gateway.escalation.passwords import check_password_strength, hash_password
@@ -37,6 +40,7 @@ from gateway.escalation.rota import (
     on_call_now,
     parse_local,
 )
+from gateway.escalation.service import audit
 from gateway.models import utcnow
 from gateway.sms.privacy import NumberVault, normalise_number
 
@@ -205,6 +209,38 @@ def cmd_on_call(args: argparse.Namespace) -> None:
         print("  " + "   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
+def _staff_id(session, username: str) -> int:  # noqa: ANN001
+    staff_id = session.scalar(select(StaffUser.id).where(StaffUser.username == username.strip()))
+    if staff_id is None:
+        raise CliError(f"no staff user named {username.strip()!r}")
+    return staff_id
+
+
+def cmd_reset_password(args: argparse.Namespace) -> None:
+    db = _database()
+    with db.session() as session:
+        _staff_id(session, args.username)
+    password_hash = _read_password()  # no transaction open while someone types
+    with db.session() as session:
+        staff_id = _staff_id(session, args.username)
+        session.execute(update(StaffUser).where(StaffUser.id == staff_id)
+                        .values(password_hash=password_hash, failed_logins=0, locked_until=None))
+        ended = end_all_sessions(session, staff_id)
+        audit(session, actor="cli", action="password_reset", detail=f"staff:{staff_id}",
+              now=utcnow())
+    print(f"password of {args.username.strip()!r} reset; {ended} console session(s) ended")
+
+
+def cmd_reset_second_factor(args: argparse.Namespace) -> None:
+    with _database().session() as session:
+        staff_id = _staff_id(session, args.username)
+        reset_second_factor(session, staff_id)
+        audit(session, actor="cli", action="second_factor_reset", detail=f"staff:{staff_id}",
+              now=utcnow())
+    print(f"second factor of {args.username.strip()!r} reset: their console sessions ended, "
+          "and their next sign-in (with the password) sets up a new one")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gateway.escalation.cli",
@@ -241,6 +277,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("on-call", help="who is on call in each region")
     p.add_argument("--at", help='Swedish local time "YYYY-MM-DD HH:MM" (default: now)')
     p.set_defaults(run=cmd_on_call)
+
+    p = commands.add_parser("reset-password",
+                            help="set a new console password (ends the user's sessions)")
+    p.add_argument("--username", required=True)
+    p.set_defaults(run=cmd_reset_password)
+
+    p = commands.add_parser("reset-second-factor",
+                            help="remove a user's TOTP and recovery codes (a lost phone)")
+    p.add_argument("--username", required=True)
+    p.set_defaults(run=cmd_reset_second_factor)
     return parser
 
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.escalation.models import Escalation
-from tests.e2e.conftest import AXE_JS, PASSWORD, PHONE
+from tests.e2e.conftest import AXE_JS, PASSWORD, PHONE, console_code
 from tests.e2e.test_handoff_e2e import csrf
 
 SHOTS = Path(__file__).resolve().parents[2] / "results" / "browser"
@@ -103,7 +103,8 @@ def test_a_coordinators_reply_arrives_without_reload(phone, stack, db, vast_on_c
         esc_id = escalation.id
     with httpx.Client(base_url=stack.settings.gateway_url, timeout=30) as console:
         assert console.post("/console/login", data={"username": "anna-e2e",
-                                                    "password": PASSWORD}).status_code == 303
+                                                    "password": PASSWORD,
+                                                    "code": console_code()}).status_code == 303
         view = console.get(f"/console/escalations/{esc_id}")
         assert console.post(f"/console/escalations/{esc_id}/ack",
                             data={"csrf": csrf(view.text)}).status_code == 303

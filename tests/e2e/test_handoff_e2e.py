@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gateway.escalation.models import AuditEvent, Escalation
 from gateway.models import OutboxMessage
-from tests.e2e.conftest import PAGER, PASSWORD
+from tests.e2e.conftest import PAGER, PASSWORD, console_code
 from tests.e2e.test_webchat_e2e import say
 
 def turn(gateway, text, conversation_id=None, language=None) -> tuple[str, list[str]]:
@@ -64,7 +64,8 @@ def test_the_coordinator_signs_in_acknowledges_reads_and_replies(gateway, stack,
         esc_id, ref, conv = escalation.id, escalation.reference, escalation.conversation_id
     turn(gateway, "czy ktoś mi pomoże w Göteborgu", conv)  # a message for the coordinator to read
     with httpx.Client(base_url=stack.settings.gateway_url, timeout=30) as console:
-        login = console.post("/console/login", data={"username": "anna-e2e", "password": PASSWORD})
+        login = console.post("/console/login", data={"username": "anna-e2e", "password": PASSWORD,
+                                                     "code": console_code()})
         assert login.status_code == 303
         queue = console.get("/console")
         assert ref in queue.text

@@ -19,6 +19,7 @@ from gateway.escalation.passwords import hash_password
 from gateway.escalation.regions import sync_regions
 from gateway.escalation.rota import format_local
 from gateway.models import utcnow
+from tests.support.console_signin import enrol, install_clock, next_code
 from tests.unit.fakes import FakeRasa
 from translations.mt import FakeTranslator
 
@@ -42,7 +43,9 @@ def env(sqlite_url):
                               region_code=region, password_hash=hash_password(PASSWORD))
             s.add(staff)
             s.flush()
+            enrol(s, staff.id, settings.encryption_key.get_secret_value())
             ids[username] = staff.id
+    install_clock(app)
     with TestClient(app) as client:
         yield client, db, ids
     db.dispose()
@@ -50,7 +53,8 @@ def env(sqlite_url):
 
 def sign_in(client, username, password=PASSWORD):
     client.cookies.clear()
-    resp = client.post("/console/login", data={"username": username, "password": password},
+    resp = client.post("/console/login", data={"username": username, "password": password,
+                             "code": next_code(client.app.state.escalations.clock)},
                        follow_redirects=False)
     assert resp.status_code == 303, resp.text
 
@@ -153,14 +157,16 @@ def test_admin_adds_a_coordinator_with_an_encrypted_pager(env, sqlite_url):
     for path in db_file.parent.glob(db_file.name + "*"):  # with any -wal / -journal
         raw = path.read_bytes()
         assert PAGER.encode() not in raw and PAGER[1:].encode() not in raw
-    # The new coordinator can sign in with the initial password.
     events = actions(db)
     added = [ev for ev in events if ev[1] == "staff_added"]
     assert added == [(f"staff:{ids['root']}", "staff_added",
                       f"staff:{bo_id} role=coordinator region=syd password=yes")]
     assert not any(ev[2] and ("Bo" in ev[2] or "4670" in ev[2]) for ev in events)
+    # The first sign-in (password only) leads to setting up the second factor, and only there.
     sign_in(client, "bo.k", "a much better password")
-    assert client.get("/console").status_code == 200
+    resp = client.get("/console", follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == "/console/second-factor"
+    assert "otpauth://totp/" in client.get("/console/second-factor").text
 
 
 def test_add_coordinator_validation(env):

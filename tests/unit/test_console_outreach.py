@@ -21,6 +21,7 @@ from gateway.escalation.passwords import hash_password
 from gateway.escalation.regions import sync_regions
 from gateway.outreach.models import OutreachSource
 from gateway.outreach.service import add_source, count_conversation, local_day
+from tests.support.console_signin import enrol, install_clock, next_code
 from tests.unit.fakes import STRONG_TEST_SECRETS, FakeRasa
 from translations.mt import FakeTranslator
 
@@ -47,8 +48,10 @@ def env(sqlite_url):
                               region_code=region, password_hash=hash_password(PASSWORD))
             s.add(staff)
             s.flush()
+            enrol(s, staff.id, settings.encryption_key.get_secret_value())
             ids[username] = staff.id
         add_source(s, code="team-syd", label="Team south", region_code="syd")
+    install_clock(app)
     with TestClient(app) as client:
         yield client, db, ids
     db.dispose()
@@ -56,7 +59,8 @@ def env(sqlite_url):
 
 def sign_in(client, username):
     client.cookies.clear()
-    resp = client.post("/console/login", data={"username": username, "password": PASSWORD},
+    resp = client.post("/console/login", data={"username": username, "password": PASSWORD,
+                             "code": next_code(client.app.state.escalations.clock)},
                        follow_redirects=False)
     assert resp.status_code == 303, resp.text
 
