@@ -475,17 +475,21 @@ class TurnSweeper:
                 claimed.append((message_id, channel, token))
         return claimed
 
+    def _resume(self, message_id: int, channel: str, token: str) -> None:
+        hooks = self.hooks.get(channel, ResumeHooks())
+        try:
+            resume_turn(self.ctx, message_id, token, discreet=hooks.discreet,
+                        on_complete=hooks.on_complete)
+        except Exception:  # noqa: BLE001 - the lease expires; a later round tries again
+            log.exception("resuming an interrupted turn failed")
+
     def run_once(self) -> int:
         self.release_stale()
         claimed = self.claim_due()
-        for message_id, channel, token in claimed:
-            hooks = self.hooks.get(channel, ResumeHooks())
-            try:
-                resume_turn(self.ctx, message_id, token, discreet=hooks.discreet,
-                            on_complete=hooks.on_complete)
-            except Exception:  # noqa: BLE001 - the lease expires; a later round tries again
-                log.exception("resuming an interrupted turn failed")
         if claimed:
+            # In parallel: each may wait for Rasa up to the budget, and all within their lease.
+            with ThreadPoolExecutor(min(len(claimed), 8), thread_name_prefix="turn-sweep") as pool:
+                list(pool.map(lambda claim: self._resume(*claim), claimed))
             log.info("answered %d interrupted turns", len(claimed))
         return len(claimed)
 
