@@ -31,7 +31,8 @@ from gateway.conversations.turn import (
 )
 from gateway.models import Conversation, Message, utcnow
 from gateway.sms import limits, outbox
-from gateway.sms.keywords import match_sms_keyword
+from gateway.nlg.router import runtime_values
+from gateway.sms.keywords import last_answer, match_sms_keyword, more_reply
 from gateway.sms.privacy import NumberVault
 from gateway.sms.segments import plan_messages
 from gateway.webchat.schemas import MAX_MESSAGE_CHARS
@@ -53,7 +54,7 @@ class SmsContext:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, "sms-turn"))
 
     def form(self, name: str, lang: str) -> str:
-        return self.turn.catalog.render(name, lang, "sms")
+        return self.turn.catalog.render(name, lang, "sms", runtime_values(self.settings))
 
     def is_discreet(self, conversation: Conversation) -> bool:
         return (conversation.service_number or "") in self.settings.sms_discreet_numbers
@@ -153,6 +154,14 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
             conversation.is_opted_out, fixed = False, "utter_sms_started"
         elif keyword == "help":
             fixed = "utter_sms_help"
+        replies: list[str] = [sms.form(fixed, lang)] if fixed else []
+        if not over_limit and body and keyword == "more":
+            # The full answer the person asked for, all of it (beyond the per-turn cap: they
+            # asked), recorded under the answer's name so that a second MORE repeats it.
+            # Nothing answered yet: the HELP text (what the line is, the keywords, 112).
+            answered = last_answer(s, conversation_id)
+            fixed = answered or "utter_sms_help"
+            replies = more_reply(sms.turn.catalog, answered, lang, runtime_values(settings))
         if over_limit or fixed:
             try:
                 with s.begin_nested():
@@ -160,13 +169,13 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
                         s, conversation, direction="inbound",
                         text=body or ("(media)" if has_media else "(empty)"),
                         language=lang, channel_message_id=message_sid)
-                    if fixed:
+                    for reply in replies:
                         conversations.record_message(
-                            s, conversation, direction="outbound", text=sms.form(fixed, lang),
+                            s, conversation, direction="outbound", text=reply,
                             language=lang, response_name=fixed)
             except IntegrityError:
                 return []  # the same MessageSid, delivered twice at once
-            return [sms.form(fixed, lang)] if fixed else []
+            return replies
 
     is_discreet = to in settings.sms_discreet_numbers
     return _answer_in_time(sms, lambda on_complete: take_turn(

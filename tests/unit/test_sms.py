@@ -432,3 +432,52 @@ def test_a_few_flooding_senders_cannot_silence_the_line(sqlite_url, rasa):
     assert newcomer == ["text of utter_reflection_period"]  # 2 flooders count as 2 senders
     assert "wait a few minutes" in fourth[0]  # the line's cap: 3 different senders
     assert again == ["text of utter_reflection_period"]  # an answered sender is not held back
+
+
+def test_more_sends_the_full_answer_all_of_it_and_again_on_a_second_more(env, rasa):
+    client, db, app = env
+    catalog = app.state.turn_context.catalog
+    post_signed(client, inbound_params(NUMBER, "", "vad är betänketid"))
+    with db.session() as s:
+        lang = s.scalar(sa.select(Conversation.language)) or "en"
+    full = split_message(catalog.render("utter_reflection_period", lang, "web"))
+    first = texts(post_signed(client, inbound_params(NUMBER, "", "MORE")))
+    assert first == full and len(full) >= 1
+    again = texts(post_signed(client, inbound_params(NUMBER, "", "mer")))
+    assert again == full  # the second MORE repeats the answer, not "nothing before"
+    assert len(rasa.received) == 1  # MORE is no turn
+    with db.session() as s:
+        names = s.scalars(sa.select(Message.response_name).where(
+            Message.direction == "outbound").order_by(Message.id)).all()
+        inbound = s.scalars(sa.select(Message.text).where(Message.direction == "inbound")).all()
+    assert names == ["utter_reflection_period"] * (1 + 2 * len(full))
+    assert inbound == ["vad är betänketid", "MORE", "mer"]
+
+
+def test_more_is_not_cut_by_the_per_turn_segment_cap(sqlite_url, rasa):
+    upgrade_database(sqlite_url)
+    app = create_app(make_settings(sqlite_url, sms_max_segments_per_turn=1), rasa=rasa.client(),
+                     start_outbox_worker=False)
+    with TestClient(app) as client:
+        post_signed(client, inbound_params(NUMBER, "", "vad är betänketid"))
+        parts = texts(post_signed(client, inbound_params(NUMBER, "", "MORE")))
+    full = app.state.turn_context.catalog.render("utter_reflection_period", "en", "web")
+    assert sum(segment_info(p).segments for p in parts) > 1
+    assert " ".join(parts).split() == full.split()
+
+
+def test_more_fills_the_retention_period_of_this_deployment(sqlite_url):
+    upgrade_database(sqlite_url)
+    app = create_app(make_settings(sqlite_url, retention_days=17),
+                     rasa=FakeRasa(reply="utter_privacy").client(), start_outbox_worker=False)
+    with TestClient(app) as client:
+        post_signed(client, inbound_params(NUMBER, "", "what do you keep"))
+        parts = texts(post_signed(client, inbound_params(NUMBER, "", "more")))
+    assert "17" in " ".join(parts)
+
+
+def test_more_with_nothing_before_it_gets_the_help_text(env, rasa):
+    client, _, app = env
+    [reply] = texts(post_signed(client, inbound_params(NUMBER, "", "MORE")))
+    assert reply == app.state.turn_context.catalog.render("utter_sms_help", "en", "sms")
+    assert "112" in reply and rasa.received == []
