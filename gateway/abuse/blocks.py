@@ -120,8 +120,9 @@ def list_blocks(s: Session, now: datetime, *, ended_since: timedelta = timedelta
 def blocked_sms_reply(s: Session, *, sender_hash: str, body: str, catalog, default_language: str,  # noqa: ANN001
                       now: datetime) -> list[str] | None:
     """None when the sender is not blocked, or writes DELETE or STOP (always honoured: the
-    normal path takes them). Else what a blocked sender gets: the emergency text at most once
-    a day, otherwise nothing; nothing is stored, no turn, no page."""
+    normal path takes them). Else what a blocked sender gets: utter_blocked (the line cannot
+    be written to for a while; 112; DELETE still works) at most once a day, otherwise nothing;
+    nothing is stored, no turn, no page."""
     from gateway.conversations.keywords import match_keyword
     from gateway.models import Conversation
     from gateway.sms.keywords import match_sms_keyword
@@ -139,4 +140,4 @@ def blocked_sms_reply(s: Session, *, sender_hash: str, body: str, catalog, defau
         .order_by(Conversation.created_at.desc()).limit(1)) or default_language
     if not catalog.has_language(language):
         language = "en"
-    return [catalog.render("utter_emergency", language, "sms")]
+    return [catalog.render("utter_blocked", language, "sms")]

@@ -93,7 +93,7 @@ class AbuseGuard:
                 conversation_hash = self.conversation_hash(conversation_id)
                 if (blocks.active_block(s, "webchat", conversation_hash, now) is not None
                         and not (keyword and keyword.kind == "delete")):
-                    return Refusal(403, "utter_emergency", _known(ctx, language), BLOCKED_DETAIL)
+                    return Refusal(403, "utter_blocked", _known(ctx, language), BLOCKED_DETAIL)
             else:
                 # for the outreach count of the new conversation (gateway.outreach.service)
                 current_client.set((client, self.outreach_per_client_per_day))

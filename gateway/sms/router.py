@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
+from gateway.conversations.outage import outage_responses
 from gateway.conversations.turn import outage_language
 from gateway.deps import DatabaseDep
 from gateway.sms import outbox
@@ -40,11 +41,13 @@ def inbound(fields: TwilioForm, sms: SmsDep) -> Response:
     except BadSmsRequest as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except SQLAlchemyError as exc:
-        # The database is down: the message cannot be kept (so no "your message is saved"),
-        # but the person still gets 112, in the language of their words if it can be told.
+        # The database is down: the message cannot be kept, and the reply says so
+        # (utter_unavailable_unsaved, which carries 112 and the 24/7 line), in the language of
+        # their words if it can be told; words of danger get the emergency text first.
         log.error("database unavailable during an sms turn: %s", type(exc).__name__)
-        lang = outage_language(sms.turn, (fields.get("Body") or "")[:MAX_MESSAGE_CHARS], None)
-        return twiml([sms.form("utter_emergency", lang)])
+        body = (fields.get("Body") or "")[:MAX_MESSAGE_CHARS]
+        lang = outage_language(sms.turn, body, None)
+        return twiml([sms.form(name, lang) for name in outage_responses(body, lang)])
 
 
 @router.post("/status", status_code=status.HTTP_204_NO_CONTENT)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway.abuse.web import guard_of
+from gateway.conversations.outage import outage_responses
 from gateway.conversations.service import UnknownConversation, get_conversation, messages_after
 from gateway.conversations.turn import (
     TurnContext,
@@ -181,11 +182,13 @@ def post_message(body: WebchatMessageIn, ctx: TurnContextDep, request: Request):
     except UnknownConversation:
         raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_CONVERSATION) from None
     except SQLAlchemyError as exc:
-        # The database is down: the message cannot be kept, but the person still gets 112.
+        # The database is down: the message cannot be kept. Not "your message is saved"
+        # (utter_unavailable): utter_unavailable_unsaved says it was not, with 112 and the
+        # 24/7 line; words of danger get the emergency text first (gateway.conversations.outage).
         log.error("database unavailable during web chat turn: %s", type(exc).__name__)
-        # Not "your message is saved" (utter_unavailable): it was not. The emergency text.
         lang = outage_language(ctx, body.text, body.language)
-        messages = fixed_messages(ctx.catalog, [("utter_emergency", lang)], "webchat")
+        messages = fixed_messages(
+            ctx.catalog, [(name, lang) for name in outage_responses(body.text, lang)], "webchat")
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             content={"conversation_id": body.conversation_id, "language": lang,

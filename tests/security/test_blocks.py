@@ -61,7 +61,10 @@ def test_a_blocked_web_conversation_gets_112_no_turn_and_can_still_erase(sqlite_
         refused = client.post("/api/webchat/messages", json={"text": "spam", "conversation_id": conv})
         erased = client.delete(f"/api/webchat/conversations/{conv}")
     assert refused.status_code == 403
-    assert refused.json()["messages"][0]["text"] == Catalog.load().render("utter_emergency", "sv", "web")
+    [message] = refused.json()["messages"]
+    assert message["response"] == "utter_blocked"
+    assert message["text"] == Catalog.load().render("utter_blocked", "sv", "web")
+    assert "112" in message["text"] and "DELETE" in message["text"]
     assert len(rasa.received) == 1
     assert erased.status_code == 200
     with Database(sqlite_url).session() as s:

@@ -57,24 +57,36 @@ def catalog_text(client: TestClient, name: str, lang: str, form: str = "web") ->
     return client.app.state.catalog.render(name, lang, form)
 
 
-def assert_emergency_in(client: TestClient, resp: httpx.Response, lang: str) -> None:
+def assert_emergency_in(client: TestClient, resp: httpx.Response, lang: str,
+                        name: str = "utter_emergency") -> None:
+    """A request without a message (polling, erasing) gets the emergency text; a message that
+    could not be kept gets utter_unavailable_unsaved, which says so and carries 112."""
     assert resp.status_code == 503, resp.text
     body = resp.json()
     assert body["language"] == lang
     [message] = body["messages"]
-    assert message["response"] == "utter_emergency"
-    assert message["text"] == catalog_text(client, "utter_emergency", lang)
+    assert message["response"] == name
+    assert message["text"] == catalog_text(client, name, lang)
     assert "112" in message["text"]
     # True texts only: nothing claims the message was kept.
     assert "saved" not in message["text"].lower()
 
 
 def test_a_web_chat_message_gets_112_in_its_language_and_is_not_called_saved(no_database):
-    resp = no_database.post("/api/webchat/messages", json={"text": "Am nevoie de ajutor",
+    resp = no_database.post("/api/webchat/messages", json={"text": "Ce este perioada de reflecție?",
                                                             "language": "ro"})
-    assert_emergency_in(no_database, resp, "ro")
+    assert_emergency_in(no_database, resp, "ro", "utter_unavailable_unsaved")
     assert "not saved" in resp.json()["detail"]
     assert no_database.rasa.received == []
+
+
+def test_a_web_chat_message_of_danger_gets_the_emergency_text_first_then_not_kept(no_database):
+    resp = no_database.post("/api/webchat/messages", json={"text": "Am nevoie de ajutor",
+                                                            "language": "ro"})
+    assert resp.status_code == 503
+    assert [(m["response"], m["text"]) for m in resp.json()["messages"]] == [
+        (name, catalog_text(no_database, name, "ro"))
+        for name in ("utter_emergency", "utter_unavailable_unsaved")]
 
 
 def test_polling_and_delete_answer_503_with_112_not_500(no_database):
@@ -92,13 +104,14 @@ def test_polling_and_delete_answer_503_with_112_not_500(no_database):
 
 
 def test_an_sms_gets_112_and_no_promise_that_it_was_saved(no_database):
-    params = inbound_params("+46701234567", "+46700000000", "hjälp")
+    params = inbound_params("+46701234567", "+46700000000", "vad är betänketid")
     signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC}/sms/twilio/inbound", params)
     resp = no_database.post("/sms/twilio/inbound", data=params,
                             headers={"X-Twilio-Signature": signature})
     assert resp.status_code == 200
     [text] = [m.text for m in ET.fromstring(resp.text).findall("Message")]
-    assert text == catalog_text(no_database, "utter_emergency", "en", "sms")
+    assert text == catalog_text(no_database, "utter_unavailable_unsaved", "en", "sms")
+    assert "112" in text and "not be kept" in text
     assert "saved" not in text.lower()
 
 

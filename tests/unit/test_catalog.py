@@ -178,3 +178,22 @@ def test_the_danger_turn_fits_one_sms_turn_with_the_offer_of_a_person(catalog, l
              for name in ("utter_emergency", "utter_emergency_offer_handoff")]
     planned = plan_messages(texts, Settings().sms_max_segments_per_turn)
     assert " ".join(planned).split() == " ".join(texts).split()
+
+
+def test_the_gateways_own_texts_exist_everywhere_and_need_no_runtime_value(catalog):
+    """The gateway renders these itself (fixed_messages, SmsContext.form, the escalation
+    notifier, blocks, outages), some without the deployment's runtime values: none may need
+    one. Only the NLG (and MORE) render texts with {retention_days}."""
+    from gateway.escalation.notify import EVENT_RESPONSES
+    from translations.catalog import RUNTIME_PLACEHOLDERS
+
+    names = set(GATEWAY_RESPONSES) | set(EVENT_RESPONSES.values()) | {
+        "utter_emergency", "utter_unavailable_unsaved", "utter_blocked", "utter_rate_limited"}
+    for lang in CORE_LANGUAGES:
+        for name in sorted(names):
+            for form in FORMS:
+                text = catalog.raw(name, lang, form)
+                assert text, f"{lang}:{name}|{form}"
+                assert not placeholders(text) & RUNTIME_PLACEHOLDERS, f"{lang}:{name}|{form}"
+                if name in {"utter_unavailable_unsaved", "utter_blocked"}:
+                    assert "{emergency}" in text, f"{lang}:{name}|{form}"

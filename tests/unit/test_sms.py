@@ -345,8 +345,13 @@ def test_when_the_database_is_down_the_sms_still_gets_112(tmp_path):
     settings = make_settings(f"sqlite:///{tmp_path}")  # a directory: every connection fails
     app = create_app(settings, rasa=FakeRasa().client(), start_outbox_worker=False)
     with TestClient(app) as client:
-        [reply] = texts(post_signed(client, inbound_params(NUMBER, "", "hjälp")))
-    assert "112" in reply
+        [reply] = texts(post_signed(client, inbound_params(NUMBER, "", "vad är betänketid")))
+        danger = texts(post_signed(client, inbound_params(NUMBER, "", "hjälp, han slår mig")))
+    # Not kept, and it says so (with 112); words of danger get the emergency text first.
+    catalog = app.state.turn_context.catalog
+    assert reply == catalog.render("utter_unavailable_unsaved", "en", "sms")
+    assert "112" in reply and "not be kept" in reply
+    assert danger == [catalog.render("utter_emergency", "en", "sms"), reply]
 
 
 def test_danger_is_never_rate_limited(sqlite_url, rasa):
@@ -481,3 +486,18 @@ def test_more_with_nothing_before_it_gets_the_help_text(env, rasa):
     [reply] = texts(post_signed(client, inbound_params(NUMBER, "", "MORE")))
     assert reply == app.state.turn_context.catalog.render("utter_sms_help", "en", "sms")
     assert "112" in reply and rasa.received == []
+
+
+def test_a_blocked_sender_is_told_so_with_112_and_delete_not_the_emergency_text(env, rasa):
+    from gateway.abuse import blocks
+
+    client, db, app = env
+    with db.session() as s:
+        blocks.create_block(s, blocks.BlockRequest(
+            "sms_sender", app.state.sms.vault.sender_hash(NUMBER), 24, "flooding"),
+            actor_id=1, now=utcnow(), max_days=92)
+    [reply] = texts(post_signed(client, inbound_params(NUMBER, "", "hej")))
+    assert reply == app.state.turn_context.catalog.render("utter_blocked", "en", "sms")
+    assert "112" in reply and "DELETE" in reply
+    assert texts(post_signed(client, inbound_params(NUMBER, "", "hej igen"))) == []  # once a day
+    assert rasa.received == []
