@@ -282,6 +282,15 @@
     notice(message, "error");
   }
 
+  // The words a refusal carries (429: too many messages, 403: blocked for a while; both with
+  // 112), in the person's language; "" when the body has none.
+  function carriedText(data) {
+    var list = (data && data.messages) || [];
+    var parts = [];
+    for (var i = 0; i < list.length; i++) { if (list[i] && list[i].text) { parts.push(list[i].text); } }
+    return parts.join(" ");
+  }
+
   on(form, "submit", function (event) {
     event.preventDefault();
     if (state.sending) { return; }
@@ -334,7 +343,18 @@
         sendFailed(mine, text, t("error-gone"));
         return;
       }
+      if ((code === 429 || code === 403) && carriedText(data)) {
+        // Not sent: say why in the server's words (not the generic line); the text stays in
+        // the box to send once the wait is over.
+        sendFailed(mine, text, carriedText(data));
+        return;
+      }
       sendFailed(mine, text, t("not-sent"));
+      if (code === 503 && data && data.messages) {
+        // The database is down: its answer says the message was not kept and gives 112
+        // (the emergency text first for words of danger): show it, not just the notice.
+        show(data.messages, data.language);
+      }
     });
   });
 
