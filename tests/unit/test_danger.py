@@ -98,3 +98,47 @@ def test_the_tense_file_is_not_read_as_a_language_of_phrases():
     from gateway.conversations.danger import phrases
 
     assert "tense" not in phrases()
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("they locked the room and took the key", "en"),
+    ("someone is following me since the station", "en"),
+    ("they are at the door, please", "en"),
+    ("han låste dörren och tog nyckeln", "sv"),
+    ("de kör mig till Malmö inatt", "sv"),
+    ("mașina așteaptă jos, mă mută în altă țară", "ro"),
+    ("кто-то дёргает ручку двери", "ru"),
+    ("mne konets esli on uvidit", "ru"),
+    ("він з ножем під дверима", "uk"),
+    ("kolata chaka otdolu", "bg"),
+    ("rámzárta az ajtót", "hu"),
+    ("zamknął mieszkanie i zabrał klucz", "pl"),
+    ("un tipo viene siguiéndome", "es"),
+    ("ils m'emmènent ce soir", "fr"),
+    ("他们在楼下等我", "zh"),
+    ("มีคนวิ่งตามหนู", "th"),
+    ("ana m5abye w howe barra", "ar"),
+    ("قفلوا الباب علي", "ar"),
+])
+def test_indirect_immediate_danger_matches(text, language):
+    assert signals_danger(text, language)
+    assert signals_danger(text, None)
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("can I lock my phone", "en"),
+    ("the knife in my kitchen is blunt", "en"),
+    ("I cut my finger with a knife, do I need stitches", "en"),
+    ("I came by car", "en"),
+    ("my friend came back from Norway", "en"),
+    ("what is the door code for the shelter", "en"),
+    ("when does the office open tonight", "en"),
+    ("skar mig i fingret med en kökskniv", "sv"),
+    ("m-am tăiat cu cuțitul de bucătărie", "ro"),
+    ("je me suis coupée avec un couteau de cuisine", "fr"),
+    ("когда можно собирать вещи для переезда", "ru"),
+    ("医生给我吃了药 还要再去吗", "zh"),
+    ("ممكن ينقلوني لسكن تاني", "ar"),
+])
+def test_ordinary_look_alikes_do_not_match(text, language):
+    assert not signals_danger(text, language)
