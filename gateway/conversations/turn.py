@@ -340,6 +340,8 @@ def _complete(ctx: TurnContext, message_id: int, token: str, conversation_id: st
                     s, conversation, direction="outbound", text=message.text, language=lang,
                     response_name=message.response,
                     is_machine_translated=message.machine_translated)
+            if messages and messages[0].response == "utter_emergency":
+                raise_open_request_to_danger(s, conversation_id, ctx.clock())
             if on_complete is not None:
                 on_complete(s, conversation, messages)
     except service.UnknownConversation:
@@ -349,6 +351,24 @@ def _complete(ctx: TurnContext, message_id: int, token: str, conversation_id: st
         # still waits: the sweep answers it again once the database is back).
         log.error("could not record replies: %s", type(exc).__name__)
     return True
+
+
+def raise_open_request_to_danger(s: Session, conversation_id: str, now: datetime) -> None:
+    """The turn answered with the emergency text first: a request of this conversation that is
+    still open or held by a coordinator becomes urgent (danger), is audited, and sorts first in
+    the console. A closed request stays closed (the person is back with the assistant)."""
+    from gateway.escalation.models import Escalation  # the escalation slice builds on this one
+    from gateway.escalation.service import audit
+
+    escalation = s.scalar(
+        select(Escalation).where(Escalation.conversation_id == conversation_id,
+                                 Escalation.state != "closed")
+        .order_by(Escalation.id).limit(1).with_for_update())
+    if escalation is None or escalation.urgency == "danger":
+        return
+    escalation.urgency, escalation.reason, escalation.updated_at = "danger", "emergency_danger", now
+    audit(s, actor="person", action="raised_to_danger", escalation_id=escalation.id,
+          detail="a later message was danger", now=now)
 
 
 def _unclaimed(now: datetime):  # noqa: ANN202
