@@ -18,7 +18,8 @@ What a blocked sender gets (decided here, documented in the README):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+import hashlib
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -81,10 +82,23 @@ def create_block(s: Session, request: BlockRequest, *, actor_id: int | None, now
     return block
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def fingerprint(key_hash: str) -> str:
+    """8 characters to tell blocks apart in the console: derived from the key hash in its own
+    domain, so it is no piece of any hash stored or logged elsewhere (the sender hash is also
+    in conversation rows and limit counts)."""
+    return hashlib.sha256(b"rightsline-block-fingerprint\0" + key_hash.encode()).hexdigest()[:8]
+
+
 def lift_block(s: Session, block_id: int, *, actor_id: int, now: datetime) -> AbuseBlock:
     block = s.get(AbuseBlock, block_id)
     if block is None or block.lifted_at is not None:
         raise BlockError("no such block, or already lifted")
+    if _aware(block.expires_at) <= _aware(now):
+        raise BlockError("this block has already ended")
     block.lifted_at, block.lifted_by = now, actor_id
     audit(s, actor=f"staff:{actor_id}", action="block_lifted", escalation_id=block.escalation_id,
           detail=f"block={block.id} kind={block.kind}", now=now)

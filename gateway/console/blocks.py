@@ -7,7 +7,8 @@
   days (kind, a short fingerprint of the hash, reason, who, since, until, the request), with
   "Lift" for each active one.
 Every block, lift and view of the list is audited with ids only; no number, address or hash
-leaves the server except an 8-character fingerprint to tell blocks apart.
+leaves the server: an 8-character fingerprint derived from the hash (no piece of it) tells
+blocks apart.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def block_sender(request: Request, escalation_id: int, who: PostStaff, db: Datab
     back = f"/console/escalations/{escalation_id}"
     guard = guard_of(request)
     now = auth.clock(request)
-    if not hours.isdigit() or int(hours) not in blocks.DURATIONS:
+    # ASCII digits only: str.isdigit() also takes "²" (int() then raised: a 500) and other
+    # scripts' digits, none of which the form sends.
+    if not (hours.isascii() and hours.isdecimal()) or int(hours) not in blocks.DURATIONS:
         return message_page("Not done / Inte utfört", "Choose a length from the list.",
                             status_code=400, back=back, who=who.name, csrf=who.csrf)
     with db.session() as s:
@@ -130,7 +133,7 @@ def _rows(rows: list[AbuseBlock], names: dict[int, str], refs: dict[int, str], w
                         if b.escalation_id else "–")
         lines.append(
             f"<tr><td>{b.id}</td><td>{e(KIND_LABELS.get(b.kind, b.kind))}</td>"
-            f"<td><code>{e(b.key_hash[:8])}</code></td>"
+            f"<td><code>{e(blocks.fingerprint(b.key_hash))}</code></td>"
             f"<td>{e(blocks.REASONS.get(b.reason, b.reason))}</td>"
             f"<td>{e(names.get(b.created_by, '?'))}</td><td>{e(_time(b.created_at))}</td>"
             f"<td>{e(end)}</td><td>{request_cell}</td><td>{action}</td></tr>")
