@@ -148,6 +148,8 @@ def create_app(
         db=app.state.db, vault=vault,
         policy=EscalationPolicy(
             ack_timeout=timedelta(minutes=settings.escalation_ack_timeout_minutes),
+            danger_ack_timeout=timedelta(
+                minutes=settings.escalation_danger_ack_timeout_minutes),
             fallback_pager=settings.escalation_fallback_pager,
             pages_per_hour=settings.escalation_pages_per_hour,
             fallback_pages_per_hour=settings.escalation_fallback_pages_per_hour),

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
 
     # --- escalation ---
     escalation_ack_timeout_minutes: int = Field(default=10, ge=1)
+    # A request in danger (urgency=danger) moves on to the backup and the fallback sooner.
+    escalation_danger_ack_timeout_minutes: int = Field(default=5, ge=1)
     escalation_fallback_pager: str | None = None  # national fallback contact's number
     escalation_poll_seconds: float = 5.0
     # Pages one coordinator gets per hour at most (beyond: an alert, not silence), and the

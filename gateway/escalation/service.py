@@ -37,11 +37,18 @@ class EscalationError(Exception):
 @dataclass(frozen=True)
 class EscalationPolicy:
     ack_timeout: timedelta = timedelta(minutes=10)
+    # A request in danger moves on to the backup and the fallback sooner
+    # (RIGHTSLINE_ESCALATION_DANGER_ACK_TIMEOUT_MINUTES).
+    danger_ack_timeout: timedelta = timedelta(minutes=5)
     fallback_pager: str | None = None  # a national fallback contact's number, if configured
     # Pages per hour at most to one coordinator / to the fallback contact (gateway.abuse.paging;
     # None: no cap). The app sets them from RIGHTSLINE_ESCALATION_(FALLBACK_)PAGES_PER_HOUR.
     pages_per_hour: int | None = None
     fallback_pages_per_hour: int | None = None
+
+    def timeout_for(self, urgency: str) -> timedelta:
+        """How long a paged person has to acknowledge before the next step."""
+        return self.danger_ack_timeout if urgency == "danger" else self.ack_timeout
 
 
 def audit(session: Session, *, actor: str, action: str, escalation_id: int | None = None,
@@ -97,11 +104,18 @@ def join_open_escalation(
     return escalation
 
 
-def page_text(escalation: Escalation) -> str:
+def page_text(escalation: Escalation, step: str = "primary") -> str:
     # No personal data in a page: a reference, the region, the urgency, how to acknowledge.
+    # The backup and the fallback are told the request is still unanswered.
     urgency = "URGENT (danger)" if escalation.urgency == "danger" else "normal"
-    return (f"Rightsline: new request {escalation.reference}, region {escalation.region_code or '?'}, "
-            f"{urgency}. Reply ACK {escalation.reference} or open the console.")
+    region = escalation.region_code or "?"
+    if step == "primary":
+        return (f"Rightsline: new request {escalation.reference}, region {region}, "
+                f"{urgency}. Reply ACK {escalation.reference} or open the console.")
+    unanswered = ("nobody on call acknowledged it" if step == "fallback"
+                  else "the coordinator on call did not acknowledge it")
+    return (f"Rightsline: new request {escalation.reference}, region {region}, {urgency}, "
+            f"STILL UNANSWERED: {unanswered}. Reply ACK {escalation.reference} or open the console.")
 
 
 class Escalations:
@@ -181,9 +195,9 @@ class Escalations:
     def _page(self, s: Session, escalation: Escalation, staff: StaffUser, step: str,
               now: datetime, notify: bool) -> None:
         outbox.enqueue(s, conversation_id=None, to_encrypted=staff.pager_encrypted,
-                       body=page_text(escalation))
+                       body=page_text(escalation, step))
         escalation.state, escalation.step, escalation.paged_staff_id = "notified", step, staff.id
-        escalation.step_due_at = now + self.policy.ack_timeout
+        escalation.step_due_at = now + self.policy.timeout_for(escalation.urgency)
         audit(s, actor="system", action=f"paged_{step}", escalation_id=escalation.id,
               detail=f"staff={staff.id}", now=now)
         if notify:
@@ -194,7 +208,7 @@ class Escalations:
         paged = bool(self.policy.fallback_pager) and paging.fallback_may_be_paged(
             s, now, self.policy.fallback_pages_per_hour)
         if paged:
-            outbox.enqueue(s, conversation_id=None, body=page_text(escalation),
+            outbox.enqueue(s, conversation_id=None, body=page_text(escalation, "fallback"),
                            to_encrypted=self.vault.encrypt(self.policy.fallback_pager))
         elif self.policy.fallback_pager:
             paging.cap_reached(s, target="fallback", escalation_id=escalation.id, now=now,
