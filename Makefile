@@ -22,7 +22,8 @@ BOT_INPUTS := $(shell find bot/components bot/domain nlu_data -type f \( -name '
 RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
 	PYTHONWARNINGS=ignore MPLCONFIGDIR=$(CURDIR)/var/mpl
 
-.PHONY: all venv model run test test-unit test-rasa test-e2e validate bench clean system-packages
+.PHONY: all venv model run test test-unit test-rasa test-e2e validate bench clean system-packages \
+	review-status
 all: venv model
 
 venv: $(GW_STAMP) $(RASA_STAMP)
@@ -96,6 +97,11 @@ bench: venv model system-packages
 	$(PY) -m bench.webchat_slow3g
 	$(PY) -m bench.understanding --set heldout
 	$(RASA_ENV) $(RASA_VENV)/bin/python -m bench.nlu_eval --set heldout
+
+# Per language, how many translations wait for review because their English text changed
+# (or was never reviewed); translations/review.py, `mark` after a reviewer checks them.
+review-status: | $(GW_STAMP)
+	$(PY) -m translations.review status
 
 clean:
 	rm -rf models results var/mpl
