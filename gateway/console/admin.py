@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.console import auth
 from gateway.console.auth import SignedIn, page_staff, post_staff
-from gateway.console.html import csrf_field, e, page, post_form
+from gateway.console.html import ConsoleRoute, csrf_field, e, page, post_form
 from gateway.console.models import ConsoleSession, StaffSecondFactor
 from gateway.deps import DatabaseDep
 from gateway.escalation.models import (
@@ -39,7 +39,7 @@ from gateway.escalation.rota import (
 from gateway.escalation.service import audit
 from gateway.sms.privacy import NumberVault, normalise_number
 
-router = APIRouter(prefix="/console/admin", include_in_schema=False)
+router = APIRouter(prefix="/console/admin", include_in_schema=False, route_class=ConsoleRoute)
 
 ADMIN_URL = "/console/admin"
 MAX_ROTA_BYTES = 1_000_000

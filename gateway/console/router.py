@@ -3,12 +3,13 @@ numbers are never decrypted or shown here (the SMS outbox gets the encrypted num
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
@@ -16,9 +17,19 @@ from gateway.config import Settings
 from gateway.console import auth, totp
 from gateway.console.auth import PageStaff, PostStaff, SignedIn
 from gateway.console.blocks import block_form, paging_banner
-from gateway.console.html import e, lang_attrs, message_page, page, post_form
+from gateway.console.html import (
+    ConsoleRoute,
+    e,
+    lang_attrs,
+    local_time,
+    message_page,
+    page,
+    post_form,
+)
 from gateway.console.html import select as select_field
+from gateway.console import replies
 from gateway.console.models import ConsoleSession
+from gateway.console.paging_state import acknowledged_text, coverage_warnings, paging_story
 from gateway.conversations.service import record_message
 from gateway.deps import CatalogDep, DatabaseDep, SettingsDep, TranslatorDep
 from gateway.escalation.models import Escalation, Region, StaffUser
@@ -32,10 +43,12 @@ from gateway.escalation.service import (
 from gateway.models import Conversation, Message
 from gateway.sms import outbox
 from gateway.sms.segments import split_message
+from gateway.nlg.router import runtime_values
+from translations.catalog import Catalog, UnknownResponse
 from translations.mt import Translator
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
 OPEN_STATES = ("requested", "notified", "acknowledged", "fallback")
 REPLY_LANGUAGES = (("sv", "Svenska"), ("en", "English"))
@@ -45,6 +58,24 @@ NO_MT = "(no machine translation available)"
 # An SMS has no label beside it: the person's own word for "machine translated" goes first.
 SMS_MT_LABEL = "ui_machine_translated"
 NO_CONTACT = "the person did not agree to be contacted on this channel"
+# Codes in words (the database keeps the codes).
+REASON_WORDS = {
+    "request_human": "The person asked to talk to a person / Personen bad att få prata med en människa",
+    "emergency_danger": "The person may be in danger now / Personen kan vara i fara nu",
+}
+OUTCOME_WORDS = {
+    "referred_social_services": "Referred to social services / Hänvisad till socialtjänsten",
+    "referred_police": "Referred to the police / Hänvisad till polisen",
+    "referred_ngo": "Referred to an organisation / Hänvisad till en organisation",
+    "information_given": "Information given / Information lämnad",
+    "no_contact": "No contact reached / Ingen kontakt",
+    "duplicate": "Duplicate of another request / Dubblett av ett annat ärende",
+    "other": "Other / Annat",
+}
+CLOSE_CONFIRM = ("I understand the person goes back to the assistant (the bot) / "
+                 "Jag förstår att personen går tillbaka till assistenten")
+PREVIEW_CHARS = 60
+ACTIONS_ANCHOR = "#actions"
 
 
 def _escalations(request: Request) -> Escalations:
@@ -81,7 +112,11 @@ def _minutes(now: datetime, then: datetime) -> int:
 
 
 def _time(value: datetime) -> str:
-    return auth.aware(value).strftime("%Y-%m-%d %H:%M UTC")
+    return local_time(value)  # Europe/Stockholm
+
+
+def _words(table: dict[str, str], code: str | None) -> str:
+    return table.get(code or "", (code or "").replace("_", " "))
 
 
 # --- sign-in ------------------------------------------------------------------------------
@@ -242,37 +277,116 @@ def new_recovery_codes(request: Request, who: PostStaff, db: DatabaseDep) -> HTM
 
 # --- the queue ----------------------------------------------------------------------------
 
+def _open_requests(s: Session, who: SignedIn) -> list[Escalation]:
+    query = (select(Escalation).where(Escalation.state.in_(OPEN_STATES))
+             .order_by(case((Escalation.urgency == "danger", 0), else_=1),
+                       Escalation.created_at, Escalation.id))
+    if not who.is_admin:
+        query = query.where(Escalation.region_code == who.region_code)
+    return list(s.scalars(query).all())
+
+
+def _latest_inbound(s: Session, conversation_id: str | None) -> Message | None:
+    if conversation_id is None:
+        return None
+    return s.scalar(select(Message).where(Message.conversation_id == conversation_id,
+                                          Message.direction == "inbound")
+                    .order_by(Message.id.desc()).limit(1))
+
+
+def _holders(s: Session, rows: list[Escalation]) -> dict[int, str]:
+    ids = {esc.acknowledged_by for esc in rows if esc.acknowledged_by}
+    if not ids:
+        return {}
+    return dict(s.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(ids))).all())
+
+
+def _preview(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+def _queue_signature(rows: list[Escalation], latest: dict[int, int | None]) -> str:
+    """Changes when a request comes, goes, changes state or urgency, or the person writes."""
+    parts = [f"{x.id}:{x.state}:{x.urgency}:{x.acknowledged_by}:{latest.get(x.id)}" for x in rows]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 @router.get("", response_class=HTMLResponse)
 def queue(request: Request, who: PageStaff, db: DatabaseDep) -> HTMLResponse:
     now = auth.clock(request)
     with db.session() as s:
-        query = (select(Escalation).where(Escalation.state.in_(OPEN_STATES))
-                 .order_by(case((Escalation.urgency == "danger", 0), else_=1),
-                           Escalation.created_at, Escalation.id))
-        if not who.is_admin:
-            query = query.where(Escalation.region_code == who.region_code)
-        rows = s.scalars(query).all()
+        rows = _open_requests(s, who)
         regions = {code: name for code, name in s.execute(select(Region.code, Region.name))}
+        holders = _holders(s, rows)
+        languages = dict(s.execute(select(Conversation.id, Conversation.language).where(
+            Conversation.id.in_([x.conversation_id for x in rows if x.conversation_id]))).all())
+        latest = {x.id: _latest_inbound(s, x.conversation_id) for x in rows}
         audit(s, actor=who.actor, action="viewed_queue", detail=f"open={len(rows)}", now=now)
         banner = paging_banner(s, now, who)  # paging caps reached (gateway.console.blocks)
-    lines = []
-    for esc in rows:
-        urgent = esc.urgency == "danger"
-        lines.append(
-            f'<tr class="{"danger" if urgent else "normal"}">'
-            f'<td><a href="{_view_url(esc.id)}">{e(esc.reference)}</a></td>'
-            f'<td>{e(regions.get(esc.region_code, esc.region_code or "?"))}</td>'
-            f'<td>{"DANGER / FARA" if urgent else "normal"}</td>'
-            f'<td>{e(esc.state)}</td><td>{_minutes(now, esc.created_at)}</td></tr>')
+        banner += coverage_warnings(s, now, who.region_code, who.is_admin,
+                                    _escalations(request).policy)
+        lines = []
+        for esc in rows:
+            urgent = esc.urgency == "danger"
+            language = languages.get(esc.conversation_id or "")
+            message = latest[esc.id]
+            preview = (f'<span{lang_attrs(message.language or language)}>'
+                       f'{e(_preview(message.text))}</span>' if message is not None
+                       else '<span class="empty">–</span>')
+            held = holders.get(esc.acknowledged_by or 0)
+            lines.append(
+                f'<tr class="{"danger" if urgent else "normal"}">'
+                f'<td data-label="Reference"><a href="{_view_url(esc.id)}">{e(esc.reference)}</a></td>'
+                f'<td data-label="Urgency">{"DANGER / FARA" if urgent else "normal"}</td>'
+                f'<td data-label="Latest message" class="preview">{preview}</td>'
+                f'<td data-label="Language">{e(language or "?")}</td>'
+                f'<td data-label="Age">{_minutes(now, esc.created_at)} min</td>'
+                f'<td data-label="Held by">{e(held) if held else "nobody yet / ingen än"}</td>'
+                f'<td data-label="State">{e(esc.state)}</td>'
+                f'<td data-label="Region">{e(regions.get(esc.region_code, esc.region_code or "?"))}'
+                '</td></tr>')
     scope = ("all regions" if who.is_admin
              else f"region {regions.get(who.region_code, who.region_code)}")
     if lines:
-        body = ('<table class="queue"><thead><tr><th>Reference</th><th>Region</th><th>Urgency</th>'
-                '<th>State</th><th>Age (min)</th></tr></thead><tbody>'
+        body = ('<table class="queue stack"><thead><tr><th>Reference</th><th>Urgency</th>'
+                '<th>Latest message / Senaste meddelande</th><th>Language</th><th>Age</th>'
+                '<th>Held by / Hanteras av</th><th>State</th><th>Region</th></tr></thead><tbody>'
                 + "".join(lines) + "</tbody></table>")
     else:
         body = '<p class="empty">No open requests. / Inga öppna ärenden.</p>'
-    return page(f"Open requests ({scope})", banner + body, who=who.name, csrf=who.csrf)
+    body = (f'<div id="queue" data-live-part>{banner}{body}'
+            '<p class="small">Times are Swedish time (Europe/Stockholm); the town a person '
+            'named is shown as its region. / Tider i svensk tid.</p></div>')
+    return page(f"Open requests ({scope})", body, who=who.name, csrf=who.csrf,
+                live="/console/api/queue-state", tab_title=f"({len(rows)}) Queue / Kö")
+
+
+@router.get("/api/queue-state")
+def queue_state(request: Request, db: DatabaseDep) -> Response:
+    """For console.js: the open requests in the reader's regions, without any message text.
+    Not audited (it is polled every few seconds); the page it leads to is."""
+    who = _api_staff(request)
+    if who is None:
+        return JSONResponse({"error": "sign in"}, status_code=401)
+    now = auth.clock(request)
+    with db.session() as s:
+        rows = _open_requests(s, who)
+        holders = _holders(s, rows)
+        latest = {}
+        for esc in rows:
+            message = _latest_inbound(s, esc.conversation_id)
+            latest[esc.id] = message.id if message is not None else None
+        requests = [{"id": x.id, "reference": x.reference, "urgency": x.urgency, "state": x.state,
+                     "age_minutes": _minutes(now, x.created_at), "region": x.region_code,
+                     "held_by": holders.get(x.acknowledged_by or 0)} for x in rows]
+    return JSONResponse({"open": len(rows), "danger": sum(x.urgency == "danger" for x in rows),
+                         "signature": _queue_signature(rows, latest), "requests": requests})
+
+
+def _api_staff(request: Request) -> SignedIn | None:
+    who = auth.lookup(request.app.state.db, request.cookies.get(auth.COOKIE), auth.clock(request))
+    return None if who is None or who.enrol_only else who
 
 
 # --- one request --------------------------------------------------------------------------
@@ -295,16 +409,26 @@ def machine_translation(translator: Translator, text: str,
 
 
 def _message_rows(messages: list[Message], conversation: Conversation,
-                  translator: Translator) -> str:
+                  translator: Translator, catalog: Catalog | None = None,
+                  values: dict[str, object] | None = None) -> str:
     rows = []
     for m in messages:
         source = m.language or conversation.language
-        target, translated = machine_translation(translator, m.text, source)
+        # The bot's own texts (and coordinator phrases) exist in Swedish in the catalog:
+        # shown from there; machine translation only for what people wrote.
+        swedish = (replies.swedish_of_outbound(catalog, m, conversation.channel, values or {})
+                   if catalog is not None else None)
+        target, translated = ((None, None) if swedish is not None
+                              else machine_translation(translator, m.text, source))
         who = "Person" if m.direction == "inbound" else (
             "Coordinator / Samordnare" if m.response_name == "coordinator_reply" else "Rightsline")
         mt_note = (' <span class="mt-flag">(sent machine translated)</span>'
                    if m.is_machine_translated else "")
-        if translated is None:
+        if swedish is not None:
+            translation_cell = (
+                f'<td class="mt catalog"><span class="mt-label">{e(replies.BOT_LABEL)}</span>'
+                f'<span class="text"{lang_attrs("sv")}>{e(swedish)}</span></td>')
+        elif translated is None:
             translation_cell = f'<td class="mt same">(original in {e(target)})</td>'
         else:
             translation_cell = (
@@ -319,7 +443,8 @@ def _message_rows(messages: list[Message], conversation: Conversation,
     if not rows:
         return '<p class="empty">No messages.</p>'
     return ('<table class="conversation"><thead><tr><th>Who / when</th><th>Original</th>'
-            f'<th>{MT_LABEL}</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+            '<th>In Swedish / På svenska</th></tr></thead><tbody>' + "".join(rows)
+            + "</tbody></table>")
 
 
 def readable_messages(s: Session, who: SignedIn, escalation: Escalation,
@@ -349,7 +474,7 @@ def readable_messages(s: Session, who: SignedIn, escalation: Escalation,
 
 @router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
 def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
-         translator: TranslatorDep) -> HTMLResponse:
+         translator: TranslatorDep, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
     now = auth.clock(request)
     with db.session() as s:
         escalation = _visible(s, who, escalation_id)
@@ -368,26 +493,34 @@ def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
             f'<dt>Region</dt><dd>{e(region.name if region else escalation.region_code or "?")}</dd>'
             f'<dt>Urgency</dt><dd class="{e(escalation.urgency)}">'
             f'{"DANGER / FARA" if escalation.urgency == "danger" else "normal"}</dd>'
-            f'<dt>Reason</dt><dd>{e(escalation.reason)}</dd>'
+            f'<dt>Reason</dt><dd>{e(_words(REASON_WORDS, escalation.reason))}</dd>'
             f'<dt>State</dt><dd>{e(escalation.state)}</dd>'
             f'<dt>Age</dt><dd>{_minutes(now, escalation.created_at)} min</dd>'
             f'<dt>May contact</dt><dd>{"yes / ja" if escalation.may_contact else "no / nej"}</dd>'
             + (f'<dt>Acknowledged by</dt><dd>{e(acknowledged_by.name)}</dd>'
                if acknowledged_by else "")
-            + (f'<dt>Outcome</dt><dd>{e(escalation.outcome)}</dd>' if escalation.outcome else "")
+            + (f'<dt>Outcome</dt><dd>{e(_words(OUTCOME_WORDS, escalation.outcome))}</dd>'
+               if escalation.outcome else "")
             + (f'<dt>Channel</dt><dd>{e(conversation.channel)}, language '
                f'{e(conversation.language or "?")}</dd>' if conversation else "")
             + "</dl>")
         if conversation is None:
             history = '<p class="empty">The conversation has been erased.</p>'
         else:
-            history = _message_rows(messages, conversation, translator)
+            history = _message_rows(messages, conversation, translator, catalog,
+                                    runtime_values(settings))
             if held_back:
                 history += ('<p class="notice">Messages written after this request was closed '
                             'are not shown. / Meddelanden efter att ärendet stängdes visas '
                             'inte.</p>')
         state, may_contact = escalation.state, escalation.may_contact
         reference = escalation.reference
+        policy = _escalations(request).policy
+        story = paging_story(s, escalation, now, policy) + coverage_warnings(
+            s, now, escalation.region_code, True, policy)
+        person_language = ((conversation.language or settings.default_language)
+                           if conversation is not None else None)
+        channel = conversation.channel if conversation is not None else "web"
     url = _view_url(escalation_id)
     actions = []
     if state not in ("acknowledged", "closed"):
@@ -398,22 +531,56 @@ def view(request: Request, escalation_id: int, who: PageStaff, db: DatabaseDep,
         elif conversation is None:
             actions.append('<p class="notice">No replies: the conversation has been erased.</p>')
         else:
-            inner = ('<label for="text">Reply / Svar (1–2000 characters; machine translated '
-                     'into the person\'s language)</label>'
-                     f'<textarea id="text" name="text" rows="5" required maxlength="{MAX_REPLY}">'
-                     '</textarea>'
-                     + select_field("lang", list(REPLY_LANGUAGES), "Written in / Skrivet på"))
-            actions.append(post_form(f"{url}/reply", who.csrf, inner,
-                                     "Send reply / Skicka svar", "reply"))
+            actions.append(replies.reply_section(f"{url}/reply", who.csrf, catalog, translator,
+                                                 person_language, channel))
     if state != "closed":
-        inner = select_field("outcome", [(o, o.replace("_", " ")) for o in sorted(OUTCOMES)],
-                             "Outcome / Utfall")
-        actions.append(post_form(f"{url}/close", who.csrf, inner, "Close / Avsluta", "close"))
-    if conversation is not None:  # a time-limited block (gateway.console.blocks)
-        actions.append(block_form(who.csrf, escalation_id))
-    body = (details + '<h2>Conversation / Samtal</h2>' + history
-            + '<h2>Actions / Åtgärder</h2>' + "".join(actions))
-    return page(f"Request {reference}", body, who=who.name, csrf=who.csrf)
+        actions.append(_close_form(who, url))
+    block = block_form(who.csrf, escalation_id) if conversation is not None else ""
+    body = ('<section id="actions" class="actions" data-live-part>'
+            '<h2>Actions / Åtgärder</h2>' + "".join(actions) + "</section>"
+            + f'<section id="details" data-live-part>{details}{story}</section>'
+            + '<h2>Conversation / Samtal</h2>'
+            + f'<section id="conversation" data-live-part>{history}</section>'
+            + (f'<section id="block"><h2>Block / Spärra</h2>{block}</section>' if block else ""))
+    return page(f"Request {reference}", body, who=who.name, csrf=who.csrf,
+                live=f"/console/api/escalations/{escalation_id}/state")
+
+
+def _close_form(who: SignedIn, url: str, chosen: str | None = None) -> str:
+    """Close hands the person back to the assistant: an outcome must be chosen (nothing
+    preselected) and the coordinator confirms."""
+    inner = (select_field("outcome", [(o, OUTCOME_WORDS.get(o, o)) for o in sorted(OUTCOMES)],
+                          "Outcome / Utfall", chosen=chosen,
+                          placeholder="Choose an outcome… / Välj utfall…")
+             + '<label class="check"><input type="checkbox" name="confirm" value="yes" required> '
+             + f"{e(CLOSE_CONFIRM)}</label>")
+    return post_form(f"{url}/close", who.csrf, inner, "Close request / Avsluta ärendet",
+                     "close")
+
+
+@router.get("/api/escalations/{escalation_id}/state")
+def request_state(request: Request, escalation_id: int, db: DatabaseDep) -> Response:
+    """For console.js on a request's page: what changed (state, urgency, how many messages
+    and the newest one's id), never the text. Region-limited like the page; not audited."""
+    who = _api_staff(request)
+    if who is None:
+        return JSONResponse({"error": "sign in"}, status_code=401)
+    with db.session() as s:
+        escalation = _visible(s, who, escalation_id)
+        if escalation is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        conversation = conversation_of(s, escalation)
+        messages = (readable_messages(s, who, escalation, conversation)[0]
+                    if conversation is not None else [])
+        last_id = max((m.id for m in messages), default=None)
+        open_count = len(_open_requests(s, who))
+        danger = sum(x.urgency == "danger" for x in _open_requests(s, who))
+        state = {"reference": escalation.reference, "state": escalation.state,
+                 "urgency": escalation.urgency, "acknowledged_by": escalation.acknowledged_by,
+                 "messages": len(messages), "last_message_id": last_id,
+                 "erased": conversation is None}
+    signature = hashlib.sha256(repr(sorted(state.items())).encode()).hexdigest()[:16]
+    return JSONResponse({**state, "signature": signature, "open": open_count, "danger": danger})
 
 
 @router.post("/escalations/{escalation_id}/ack")
@@ -426,20 +593,102 @@ def acknowledge(request: Request, escalation_id: int, who: PostStaff, db: Databa
             staff = s.get(StaffUser, who.staff_id)
             _escalations(request).acknowledge(s, reference=escalation.reference, staff=staff)
     except EscalationError as exc:
-        return _conflict(who, escalation_id, str(exc))
-    return _see_other(_view_url(escalation_id))
+        with db.session() as s:
+            escalation = s.get(Escalation, escalation_id)
+            held = acknowledged_text(s, escalation) if escalation is not None else ""
+        return _conflict(who, escalation_id, f"{str(exc).capitalize()}. {held}".strip())
+    return _see_other(_view_url(escalation_id) + ACTIONS_ANCHOR)
 
 
 @router.post("/escalations/{escalation_id}/reply")
 def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
           settings: SettingsDep, translator: TranslatorDep, catalog: CatalogDep,
           text: Annotated[str, Form(max_length=MAX_REPLY * 2)] = "",
-          lang: Annotated[str, Form(max_length=8)] = "sv") -> Response:
+          lang: Annotated[str, Form(max_length=8)] = "sv",
+          phrase: Annotated[str, Form(max_length=64)] = "",
+          untranslated: Annotated[str, Form(max_length=8)] = "") -> Response:
     text = text.strip()
+    if phrase:  # a ready-made phrase: the catalog's text in the person's language
+        return _send_phrase(request, escalation_id, who, db, settings, catalog, phrase)
     if not 1 <= len(text) <= MAX_REPLY:
-        return _conflict(who, escalation_id, f"The reply must be 1–{MAX_REPLY} characters.", 400)
+        return _refused(who, escalation_id, f"The reply must be 1–{MAX_REPLY} characters.",
+                        text, lang, 400)
     if lang not in dict(REPLY_LANGUAGES):
-        return _conflict(who, escalation_id, "Write the reply in Swedish or English.", 400)
+        return _refused(who, escalation_id, "Write the reply in Swedish or English.", text, "sv",
+                        400)
+    now = auth.clock(request)
+    with db.session() as s:
+        escalation = _visible(s, who, escalation_id)
+        if escalation is None:
+            return _not_found(who)
+        if escalation.state == "closed":
+            return _refused(who, escalation_id, "This request is closed.", text, lang)
+        if not escalation.may_contact:
+            return _refused(who, escalation_id, NO_CONTACT[0].upper() + NO_CONTACT[1:] + ".",
+                            text, lang)
+        conversation = conversation_of(s, escalation)
+        if conversation is None:
+            return _refused(who, escalation_id, "The conversation has been erased.", text, lang)
+        target = conversation.language or settings.default_language
+        delivered, language, translated, kind = text, lang, False, "same_language"
+        if target != lang:
+            kind = "untranslated"
+            if replies.can_translate(translator, lang, target):
+                try:
+                    delivered = translator.translate(text, lang, target)
+                    language, translated, kind = target, True, "translated"
+                except Exception:  # noqa: BLE001 - then: no translation (never silently)
+                    log.warning("console: reply translation %s->%s failed", lang, target)
+            if kind == "untranslated":
+                if untranslated != "yes":
+                    # Never silently in a language the person did not choose.
+                    page_ = page("Reply not sent / Svaret skickades inte", replies.reply_section(
+                        f"{_view_url(escalation_id)}/reply", who.csrf, catalog, translator,
+                        target, conversation.channel, text=text, written_in=lang,
+                        error=(f"No translation into {replies.language_name(target)} is "
+                               "available. Nothing was sent. Send a ready-made phrase, or tick "
+                               "“send untranslated” to send your text as written. / Ingen "
+                               "översättning finns. Inget skickades.")),
+                        who=who.name, csrf=who.csrf, status_code=409)
+                    audit(s, actor=who.actor, action="reply_refused", escalation_id=escalation.id,
+                          detail=f"kind=untranslated from={lang} to={target} not confirmed",
+                          now=now)
+                    return page_
+                # The person is told, in their language, that it was not translated.
+                delivered = replies.untranslated_body(catalog, lang, target, text)
+        _deliver(s, conversation, catalog, delivered, language, translated)
+        audit(s, actor=who.actor, action="replied", escalation_id=escalation.id,
+              detail=(f"reply len={len(text)} translated={translated} kind={kind} "
+                      f"from={lang} to={target} sms_parts={_parts(conversation, delivered)}"),
+              now=now)
+    return _see_other(_view_url(escalation_id) + ACTIONS_ANCHOR)
+
+
+def _sms_ok(conversation: Conversation) -> bool:
+    return bool(conversation.channel == "sms" and conversation.sender_encrypted
+                and not conversation.is_opted_out)
+
+
+def _parts(conversation: Conversation, delivered: str) -> int:
+    return len(split_message(delivered)) if _sms_ok(conversation) else 0
+
+
+def _deliver(s: Session, conversation: Conversation, catalog: Catalog, delivered: str,
+             language: str, translated: bool) -> None:
+    # Kept and shown on the web as written; the web page puts its own label beside it.
+    record_message(s, conversation, direction="outbound", text=delivered, language=language,
+                   response_name="coordinator_reply", is_machine_translated=translated)
+    if _sms_ok(conversation):
+        body = delivered
+        if translated:
+            body = f"[{catalog.render(SMS_MT_LABEL, language, 'web')}] {delivered}"
+        for part in split_message(body):
+            outbox.enqueue(s, conversation_id=conversation.id,
+                           to_encrypted=conversation.sender_encrypted, body=part)
+
+
+def _send_phrase(request: Request, escalation_id: int, who: SignedIn, db, settings: Settings,
+                 catalog: Catalog, phrase: str) -> Response:
     now = auth.clock(request)
     with db.session() as s:
         escalation = _visible(s, who, escalation_id)
@@ -453,48 +702,68 @@ def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
         if conversation is None:
             return _conflict(who, escalation_id, "The conversation has been erased.")
         target = conversation.language or settings.default_language
-        delivered, language, translated = text, lang, False
-        if target != lang:
-            try:
-                if translator.can_translate(lang, target):
-                    delivered = translator.translate(text, lang, target)
-                    language, translated = target, True
-            except Exception:  # noqa: BLE001 - send the original rather than nothing
-                log.warning("console: reply translation %s->%s failed; sending the original",
-                            lang, target)
-        else:
-            language = target
-        # Kept and shown on the web as written; the web page puts its own label beside it.
-        record_message(s, conversation, direction="outbound", text=delivered, language=language,
-                       response_name="coordinator_reply", is_machine_translated=translated)
-        queued = 0
-        if (conversation.channel == "sms" and conversation.sender_encrypted
-                and not conversation.is_opted_out):
-            body = delivered
-            if translated:
-                body = f"[{catalog.render(SMS_MT_LABEL, language, 'web')}] {delivered}"
-            for part in split_message(body):
-                outbox.enqueue(s, conversation_id=conversation.id,
-                               to_encrypted=conversation.sender_encrypted, body=part)
-                queued += 1
+        try:
+            delivered = replies.phrase_text(catalog, phrase, target, conversation.channel)
+        except UnknownResponse:
+            return _conflict(who, escalation_id, "This ready-made reply does not exist in the "
+                             "person's language. Nothing was sent.", 400)
+        _deliver(s, conversation, catalog, delivered, target, False)
         audit(s, actor=who.actor, action="replied", escalation_id=escalation.id,
-              detail=f"reply len={len(text)} translated={translated} sms_parts={queued}", now=now)
-    return _see_other(_view_url(escalation_id))
+              detail=(f"reply kind=phrase phrase={phrase} translated=False to={target} "
+                      f"sms_parts={_parts(conversation, delivered)}"), now=now)
+    return _see_other(_view_url(escalation_id) + ACTIONS_ANCHOR)
+
+
+def _refused(who: SignedIn, escalation_id: int, reason: str, text: str, lang: str,
+             status_code: int = 409) -> HTMLResponse:
+    """A refused reply is a console page that keeps what the coordinator typed: in a form to
+    correct and send again (400), or to copy (409: it cannot be sent to this request)."""
+    url = _view_url(escalation_id)
+    body = f'<p class="error" role="alert">{e(reason)} Nothing was sent. / Inget skickades.</p>'
+    if status_code == 400:
+        inner = ('<label for="text">Your reply (not sent) / Ditt svar (inte skickat)</label>'
+                 f'<textarea id="text" name="text" rows="6" required maxlength="{MAX_REPLY}">'
+                 f'{e(text)}</textarea>'
+                 + select_field("lang", list(REPLY_LANGUAGES), "Written in / Skrivet på",
+                                chosen=lang))
+        body += post_form(f"{url}/reply", who.csrf, inner, "Send reply / Skicka svar",
+                          "reply primary")
+    elif text.strip():
+        body += ('<label for="kept">What you typed (not sent) / Det du skrev (inte skickat)'
+                 f'</label><textarea id="kept" rows="6" readonly>{e(text)}</textarea>')
+    body += f'<p><a href="{e(url)}">Back to the request / Tillbaka till ärendet</a></p>'
+    return page("Reply not sent / Svaret skickades inte", body, who=who.name, csrf=who.csrf,
+                status_code=status_code)
 
 
 @router.post("/escalations/{escalation_id}/close")
 def close(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
-          outcome: Annotated[str, Form(max_length=64)] = "") -> Response:
-    if outcome not in OUTCOMES:
-        return _conflict(who, escalation_id, "Choose an outcome from the list.", 400)
+          outcome: Annotated[str, Form(max_length=64)] = "",
+          confirm: Annotated[str, Form(max_length=8)] = "") -> Response:
+    url = _view_url(escalation_id)
     try:
         with db.session() as s:
             escalation = _visible(s, who, escalation_id)
             if escalation is None:
                 return _not_found(who)
+            if escalation.state == "closed":
+                return _conflict(who, escalation_id, "This request is already closed.")
+            if outcome not in OUTCOMES or confirm != "yes":
+                # The second step: choose an outcome and confirm (also the page a browser
+                # without the form's `required` checks gets).
+                text = ("Choose an outcome from the list. / Välj ett utfall i listan."
+                        if outcome not in OUTCOMES else
+                        "Confirm: closing hands the person back to the assistant (the bot). "
+                        "/ Bekräfta: personen går tillbaka till assistenten.")
+                body = (f'<p class="notice" role="alert">{e(text)}</p>'
+                        + _close_form(who, url, outcome if outcome in OUTCOMES else None)
+                        + f'<p><a href="{e(url)}">Back, keep it open / Tillbaka</a></p>')
+                return page(f"Close request {escalation.reference}? / Avsluta ärendet?", body,
+                            who=who.name, csrf=who.csrf,
+                            status_code=400 if outcome not in OUTCOMES else 200)
             staff = s.get(StaffUser, who.staff_id)
             _escalations(request).close(s, escalation_id=escalation.id, staff=staff,
                                         outcome=outcome)
     except EscalationError as exc:
         return _conflict(who, escalation_id, str(exc))
-    return _see_other(_view_url(escalation_id))
+    return _see_other(url + ACTIONS_ANCHOR)
