@@ -656,10 +656,10 @@ def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
                     return page_
                 # The person is told, in their language, that it was not translated.
                 delivered = replies.untranslated_body(catalog, lang, target, text)
-        _deliver(s, conversation, catalog, delivered, language, translated)
+        queued = _deliver(s, conversation, catalog, delivered, language, translated)
         audit(s, actor=who.actor, action="replied", escalation_id=escalation.id,
               detail=(f"reply len={len(text)} translated={translated} kind={kind} "
-                      f"from={lang} to={target} sms_parts={_parts(conversation, delivered)}"),
+                      f"from={lang} to={target} sms_parts={queued}"),
               now=now)
     return _see_other(_view_url(escalation_id) + ACTIONS_ANCHOR)
 
@@ -669,12 +669,8 @@ def _sms_ok(conversation: Conversation) -> bool:
                 and not conversation.is_opted_out)
 
 
-def _parts(conversation: Conversation, delivered: str) -> int:
-    return len(split_message(delivered)) if _sms_ok(conversation) else 0
-
-
 def _deliver(s: Session, conversation: Conversation, catalog: Catalog, delivered: str,
-             language: str, translated: bool) -> None:
+             language: str, translated: bool) -> int:
     # Kept and shown on the web as written; the web page puts its own label beside it.
     record_message(s, conversation, direction="outbound", text=delivered, language=language,
                    response_name="coordinator_reply", is_machine_translated=translated)
@@ -685,6 +681,8 @@ def _deliver(s: Session, conversation: Conversation, catalog: Catalog, delivered
         for part in split_message(body):
             outbox.enqueue(s, conversation_id=conversation.id,
                            to_encrypted=conversation.sender_encrypted, body=part)
+        return len(split_message(body))
+    return 0
 
 
 def _send_phrase(request: Request, escalation_id: int, who: SignedIn, db, settings: Settings,
@@ -707,10 +705,10 @@ def _send_phrase(request: Request, escalation_id: int, who: SignedIn, db, settin
         except UnknownResponse:
             return _conflict(who, escalation_id, "This ready-made reply does not exist in the "
                              "person's language. Nothing was sent.", 400)
-        _deliver(s, conversation, catalog, delivered, target, False)
+        queued = _deliver(s, conversation, catalog, delivered, target, False)
         audit(s, actor=who.actor, action="replied", escalation_id=escalation.id,
               detail=(f"reply kind=phrase phrase={phrase} translated=False to={target} "
-                      f"sms_parts={_parts(conversation, delivered)}"), now=now)
+                      f"sms_parts={queued}"), now=now)
     return _see_other(_view_url(escalation_id) + ACTIONS_ANCHOR)
 
 

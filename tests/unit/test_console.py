@@ -310,10 +310,16 @@ def test_without_a_machine_translation_the_original_is_sent_and_shown(env):
     url = f"/console/escalations/{ids['vast']}"
     view = client.get(url).text
     assert "(no machine translation available)" in view
-    client.post(f"{url}/reply", data={"csrf": csrf_of(client, url), "text": "Hej", "lang": "sv"})
+    # Issue 13: never silently untranslated; only as a deliberate, labelled choice.
+    refused = client.post(f"{url}/reply", data={"csrf": csrf_of(client, url), "text": "Hej",
+                                                "lang": "sv"})
+    assert refused.status_code == 409 and "Nothing was sent" in refused.text
+    client.post(f"{url}/reply", data={"csrf": csrf_of(client, url), "text": "Hej", "lang": "sv",
+                                      "untranslated": "yes"})
     with db.session() as s:
         reply = s.scalar(sa.select(Message).where(Message.response_name == "coordinator_reply"))
-        assert reply.text == "Hej" and not reply.is_machine_translated and reply.language == "sv"
+        assert reply.text.endswith("\n\nHej") and "po szwedzku" in reply.text
+        assert not reply.is_machine_translated and reply.language == "sv"
 
 
 def test_escaping_keeps_markup_out(env):
