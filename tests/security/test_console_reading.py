@@ -128,7 +128,7 @@ def test_closing_in_the_console_hides_what_comes_later(env):
     url = f"/console/escalations/{ids['first']}"
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(url).text).group(1)
     clock.now = t0 + timedelta(hours=1)  # the close happens after everything written so far
-    assert client.post(f"{url}/close", data={"csrf": csrf, "outcome": "other"},
+    assert client.post(f"{url}/close", data={"csrf": csrf, "outcome": "other", "confirm": "yes"},
                        follow_redirects=False).status_code == 303
     with db.session() as s:
         s.add(Message(conversation_id=ids["conversation"], direction="inbound", channel="web",
