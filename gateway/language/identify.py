@@ -58,8 +58,11 @@ CYRILLIC_LANGUAGES = ("ru", "uk", "bg")
 # Arabizi writes the Arabic letters Latin lacks with digits: 3 ع, 7 ح, 5 خ, 9 ق/ص, 2 ء. (Not 6: Bulgarian chat
 # Latin writes ш as 6, "6te" = ще; nor 4 and 8, which English text-speak uses.) A digit inside a Latin word ("sa3dooni", "7abibti", "t3awenni") or opening one ("3ayza",
 # "5ayfa") is arabizi; English text-speak uses 2 for "to" ("2day"), so 2 counts only inside a word.
+# A digit opening an ordinal or a unit ("3rd floor", "7pm", "5km", "9th") is a number, not a letter.
+_NUMBER_SUFFIX = r"(?:st|nd|rd|th|am|pm|km|kg|hrs?|hours?|min|mins|days?|kr|sek|eur|ans|eme|ème)"
 _ARABIZI_WORD = re.compile(
-    r"(?<![\w])(?:[a-z]*[a-z][3579][a-z]+|[3579][a-z]{2,}|[a-z]+2[a-z]+)(?![\w])", re.IGNORECASE)
+    rf"(?<![\w])(?:[a-z]*[a-z][3579][a-z]+|[3579](?!{_NUMBER_SUFFIX}(?![\w]))[a-z]{{2,}}|[a-z]+2[a-z]+)(?![\w])",
+    re.IGNORECASE)
 # Scripts where characters, not spaces, carry the words.
 _UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff]")
 

@@ -21,6 +21,21 @@ def test_the_script_alone_decides_where_it_can(text, language):
     assert script_of(text) == language
 
 
+@pytest.mark.parametrize("text", [
+    "door is bolted from outside and he took the keys, window doesnt open, 3rd floor",
+    "he comes back at 7pm with his friends", "the flat is 5km from the station",
+    "on the 9th they move us",
+])
+def test_an_ordinal_or_a_unit_after_a_digit_is_not_arabizi(identify, text):
+    assert script_of(text) is None
+    assert identify(text).language == "en"
+
+
+@pytest.mark.parametrize("text", ["ana 5ayfa", "3ayza asa2al", "sa3dooni", "7abibti ana hena"])
+def test_arabizi_digits_still_mean_arabic(text):
+    assert script_of(text) == "ar"
+
+
 @pytest.mark.parametrize(("text", "language"), [
     ("What is the reflection period?", "en"),
     ("ce este perioada de reflectie", "ro"),
