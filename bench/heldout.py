@@ -8,6 +8,8 @@ Two sets, both never trained on:
 - `tests/nlu/heldout_danger/<lang>.yml` — a second test set about danger only (25 immediate
   danger, 25 close-sounding messages that are not, per language), written later by another
   writer who had seen neither `nlu_data/` nor the first sets. Only measured.
+- `tests/nlu/dev_danger/<lang>.yml` — a development set of the same shape (20 danger, 20
+  close-sounding, per language) by a third writer: danger rules are tuned on it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEV_DIR = REPO / "tests" / "nlu"
 HELDOUT_DIR = REPO / "tests" / "nlu" / "heldout"
 DANGER_DIR = REPO / "tests" / "nlu" / "heldout_danger"
-SETS = {"dev": DEV_DIR, "heldout": HELDOUT_DIR, "danger": DANGER_DIR}
+DEV_DANGER_DIR = REPO / "tests" / "nlu" / "dev_danger"
+SETS = {"dev": DEV_DIR, "heldout": HELDOUT_DIR, "danger": DANGER_DIR, "dev_danger": DEV_DANGER_DIR}
 STYLES = ("clean", "typo", "no_diacritics", "translit", "story", "mixed", "short", "hard_negative")
 
 # What the bot answers a first message of each intent with (nlu_data/README.md).

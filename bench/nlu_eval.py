@@ -1,7 +1,7 @@
 """NLU quality per core language and per style on a held-out set (never trained on).
 
 Run with the Rasa venv (it loads the trained model in-process):
-    .venv-rasa/bin/python -m bench.nlu_eval [--set heldout|dev|danger] [--model models/rightsline.tar.gz]
+    .venv-rasa/bin/python -m bench.nlu_eval [--set heldout|dev|danger|dev_danger] [--model models/rightsline.tar.gz]
 Prints, per language and per style: examples, intent accuracy, macro F1, emergency_danger
 recall of the NLU alone and together with the gateway's safety net (phrases, and the NLU's
 emergency confidence >= EMERGENCY_MIN_CONFIDENCE even when another intent won: what a person
@@ -81,7 +81,7 @@ def print_rows(title: str, rows: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(REPO / "models" / "rightsline.tar.gz"))
-    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "danger"])
+    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "danger", "dev_danger"])
     parser.add_argument("--languages", default="sv,en,ro,bg,hu,pl,ru,uk,es,fr,th,zh,ar")
     parser.add_argument("--threshold", type=float, default=EMERGENCY_MIN_CONFIDENCE,
                         help="NLU emergency confidence that puts 112 first")

@@ -1,6 +1,6 @@
 """What a person actually receives, measured through the running gateway.
 
-    .venv/bin/python -m bench.understanding [--set heldout|dev|danger] [--model models/rightsline.tar.gz]
+    .venv/bin/python -m bench.understanding [--set heldout|dev|danger|dev_danger] [--model models/rightsline.tar.gz]
 
 Starts the whole line (action server, Rasa, gateway; SQLite in a temp dir) and sends every
 message of the held-out set as the FIRST message of a new web chat conversation with no
@@ -93,7 +93,7 @@ def summarise(label: str, outcomes: list[Outcome]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "danger"])
+    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "danger", "dev_danger"])
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
     parser.add_argument("--languages", default=",".join(CORE_LANGUAGES))
     parser.add_argument("--concurrency", type=int, default=4)
