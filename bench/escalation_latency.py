@@ -27,7 +27,7 @@ from bench.webchat_latency import percentile
 from gateway.db import Database
 from gateway.escalation.models import Escalation, OnCallShift, StaffUser
 from gateway.models import OutboxMessage, utcnow
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 from gateway.sms.simulator import inbound_params, signed_post
 from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
 

@@ -35,10 +35,10 @@ from gateway.health.router import router as health_router
 from gateway.limits import BodyLimitMiddleware
 from gateway.log_config import configure_logging
 from gateway.nlg.router import router as nlg_router
-from gateway.sms.outbox import OutboxWorker
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.outbox import OutboxWorker
+from gateway.messaging.vault import NumberVault
 from gateway.sms.router import router as sms_router
-from gateway.sms.sender import SimulatedSender, SmsSender, TwilioSender
+from gateway.messaging.sender import SimulatedSender, SmsSender, TwilioSender
 from gateway.sms.service import SmsContext, resume_hooks
 from gateway.webchat.page import router as webchat_page_router
 from gateway.webchat.router import router as webchat_router

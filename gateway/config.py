@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 8
     # Bodies and numbers of outbox rows that are done (sent, delivered, failed, dead,
-    # simulated) are blanked this long after their last change (gateway.sms.outbox).
+    # simulated) are blanked this long after their last change (gateway.messaging.outbox).
     outbox_body_retention_minutes: int = Field(default=15, ge=0)
     retention_days: int = Field(default=30, ge=1)
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from gateway.background import PeriodicWorker
 from gateway.db import Database
 from gateway.models import PendingErasure, utcnow
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
@@ -99,7 +99,7 @@ class TwilioRedactor:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        from gateway.sms.sender import _RebasedHttpClient
+        from gateway.messaging.sender import _RebasedHttpClient
 
         http_client = (
             TwilioHttpClient(timeout=timeout)

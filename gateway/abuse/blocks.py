@@ -131,21 +131,22 @@ def list_blocks(s: Session, now: datetime, *, ended_since: timedelta = timedelta
     return active, ended
 
 
-def blocked_sms_reply(s: Session, *, sender_hash: str, body: str, catalog, default_language: str,  # noqa: ANN001
+def blocked_sms_reply(s: Session, *, sender_hash: str, body: str, sms_keyword: str | None,
+                      catalog, default_language: str,  # noqa: ANN001
                       now: datetime) -> list[str] | None:
     """None when the sender is not blocked, or writes DELETE or STOP (always honoured: the
     normal path takes them). Else what a blocked sender gets: utter_blocked (the line cannot
     be written to for a while; 112; DELETE still works) at most once a day, otherwise nothing;
-    nothing is stored, no turn, no page."""
+    nothing is stored, no turn, no page. `sms_keyword` is the SMS line's own reading of the
+    body (gateway.sms.keywords), passed in so that abuse does not import the SMS slice."""
     from gateway.conversations.keywords import match_keyword
     from gateway.models import Conversation
-    from gateway.sms.keywords import match_sms_keyword
 
     block = active_block(s, "sms_sender", sender_hash, now)
     if block is None:
         return None
     keyword = match_keyword(body)
-    if (keyword is not None and keyword.kind == "delete") or match_sms_keyword(body) == "stop":
+    if (keyword is not None and keyword.kind == "delete") or sms_keyword == "stop":
         return None
     if not claim_daily_notice(s, block, now):
         return []

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.escalation.models import AuditEvent, StaffUser
-from gateway.sms import outbox
-from gateway.sms.privacy import NumberVault
+from gateway.messaging import outbox
+from gateway.messaging.vault import NumberVault
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)

@@ -37,7 +37,7 @@ from gateway.escalation.rota import (
     on_call_now,
 )
 from gateway.escalation.service import audit
-from gateway.sms.privacy import NumberVault, normalise_number
+from gateway.messaging.vault import NumberVault, normalise_number
 
 router = APIRouter(prefix="/console/admin", include_in_schema=False, route_class=ConsoleRoute)
 

@@ -41,8 +41,8 @@ from gateway.escalation.service import (
     conversation_of,
 )
 from gateway.models import Conversation, Message
-from gateway.sms import outbox
-from gateway.sms.segments import split_message
+from gateway.messaging import outbox
+from gateway.messaging.segments import split_message
 from gateway.nlg.router import runtime_values
 from translations.catalog import Catalog, UnknownResponse
 from translations.mt import Translator

@@ -42,7 +42,7 @@ from gateway.escalation.rota import (
 )
 from gateway.escalation.service import audit
 from gateway.models import utcnow
-from gateway.sms.privacy import NumberVault, normalise_number
+from gateway.messaging.vault import NumberVault, normalise_number
 
 PASSWORD_ENV = "RIGHTSLINE_NEW_PASSWORD"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

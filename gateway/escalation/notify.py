@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from gateway.conversations.service import record_message
 from gateway.escalation.models import Escalation
 from gateway.models import Conversation
-from gateway.sms import outbox
-from gateway.sms.segments import split_message
+from gateway.messaging import outbox
+from gateway.messaging.segments import split_message
 from translations.catalog import Catalog
 
 EVENT_RESPONSES = {

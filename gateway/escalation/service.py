@@ -19,8 +19,8 @@ from gateway.db import Database
 from gateway.escalation.models import AuditEvent, Escalation, StaffUser
 from gateway.escalation.rota import on_call
 from gateway.models import Conversation, utcnow
-from gateway.sms import outbox
-from gateway.sms.privacy import NumberVault
+from gateway.messaging import outbox
+from gateway.messaging.vault import NumberVault
 
 log = logging.getLogger(__name__)
 ACTIVE_STATES = ("requested", "notified")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.conversations.keywords import normalise
 from gateway.models import Message
-from gateway.sms.segments import split_message
+from gateway.messaging.segments import split_message
 from translations.catalog import Catalog, UnknownResponse
 
 SmsKeyword = Literal["stop", "start", "help", "more"]

@@ -11,7 +11,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from gateway.conversations.outage import outage_responses
 from gateway.conversations.turn import outage_language
 from gateway.deps import DatabaseDep
-from gateway.sms import outbox
+from gateway.messaging import outbox
 from gateway.sms.service import BadSmsRequest, SmsContext, handle_inbound
 from gateway.sms.twilio_auth import TwilioForm
 from gateway.webchat.schemas import MAX_MESSAGE_CHARS

@@ -30,11 +30,12 @@ from gateway.conversations.turn import (
     take_turn,
 )
 from gateway.models import Conversation, Message, utcnow
-from gateway.sms import limits, outbox
+from gateway.messaging import outbox
+from gateway.sms import limits
 from gateway.nlg.router import runtime_values
 from gateway.sms.keywords import last_answer, match_sms_keyword, more_reply
-from gateway.sms.privacy import NumberVault
-from gateway.sms.segments import plan_messages
+from gateway.messaging.vault import NumberVault
+from gateway.messaging.segments import plan_messages
 from gateway.webchat.schemas import MAX_MESSAGE_CHARS
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ def handle_inbound(sms: SmsContext, fields: dict[str, str]) -> list[str]:
         # A blocked sender (gateway.abuse.blocks): 112 at most once a day, no turn, no page;
         # DELETE and STOP still go through.
         blocked = blocks.blocked_sms_reply(
-            s, sender_hash=sms.vault.sender_hash(number), body=body, catalog=sms.turn.catalog,
+            s, sender_hash=sms.vault.sender_hash(number), body=body,
+            sms_keyword=match_sms_keyword(body), catalog=sms.turn.catalog,
             default_language=sms.turn.default_language, now=utcnow())
         if blocked is not None:
             return blocked

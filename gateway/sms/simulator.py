@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from gateway.config import get_settings
 from gateway.db import Database
 from gateway.models import Conversation, OutboxMessage
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 
 
 def signed_post(client: httpx.Client, url: str, params: dict[str, str], token: str | None,

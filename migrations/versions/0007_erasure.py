@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "target", name="uq_pending_erasure_kind_target"),
     )
     op.create_index("ix_pending_erasure_next_attempt_at", "pending_erasure", ["next_attempt_at"])
-    # The outbox body purge (gateway.sms.outbox.purge_done_bodies) looks only at rows that
+    # The outbox body purge (gateway.messaging.outbox.purge_done_bodies) looks only at rows that
     # still hold a body.
     unpurged = sa.text("body <> ''")
     op.create_index("ix_outbox_message_unpurged", "outbox_message", ["updated_at"],

@@ -18,7 +18,7 @@ from gateway.db import Database
 from gateway.escalation.models import OnCallShift, StaffUser
 from gateway.escalation.passwords import hash_password
 from gateway.models import utcnow
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
 from tests.support.console_signin import SECRET, enrol
 from tests.support.fake_twilio import FakeTwilio

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gateway.db import Database
 from gateway.models import Conversation, OutboxMessage, PendingErasure, utcnow
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 from gateway.sms.simulator import inbound_params, signed_post
 from scripts.stack import LOOPBACK_TWILIO_TOKEN, Stack, loopback_settings
 from tests.support.fake_twilio import FakeTwilio

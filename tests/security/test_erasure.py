@@ -27,9 +27,9 @@ from gateway.conversations import service
 from gateway.db import Database, upgrade_database
 from gateway.erasure import ErasureWorker, TwilioRedactor
 from gateway.models import Conversation, OutboxMessage, PendingErasure
-from gateway.sms.outbox import OutboxWorker, purge_done_bodies
-from gateway.sms.privacy import NumberVault
-from gateway.sms.sender import SimulatedSender
+from gateway.messaging.outbox import OutboxWorker, purge_done_bodies
+from gateway.messaging.vault import NumberVault
+from gateway.messaging.sender import SimulatedSender
 from tests.support.fake_twilio import FakeTwilio
 
 RASA_PYTHON = REPO_ROOT / ".venv-rasa" / "bin" / "python"

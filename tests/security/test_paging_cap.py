@@ -15,7 +15,7 @@ from gateway.db import Database, upgrade_database
 from gateway.escalation.models import AuditEvent, Escalation, OnCallShift, Region, StaffUser
 from gateway.escalation.service import EscalationPolicy, Escalations, request_escalation
 from gateway.models import OutboxMessage
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 
 T0 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 PRIMARY, BACKUP, ADMIN, FALLBACK = "+46701000001", "+46701000002", "+46701000005", "+46701000009"

@@ -172,7 +172,7 @@ def test_the_danger_turn_fits_one_sms_turn_with_the_offer_of_a_person(catalog, l
     """In danger the bot sends 112 and then asks whether a coordinator may contact them: both
     must go out in the same SMS turn, or the person never sees the question they are asked."""
     from gateway.config import Settings
-    from gateway.sms.segments import plan_messages
+    from gateway.messaging.segments import plan_messages
 
     texts = [catalog.render(name, lang, "sms")
              for name in ("utter_emergency", "utter_emergency_offer_handoff")]

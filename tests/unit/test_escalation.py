@@ -19,7 +19,7 @@ from gateway.escalation.service import (
     request_escalation,
 )
 from gateway.models import OutboxMessage
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 
 T0 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # a Monday, 14:00 in Stockholm
 PRIMARY, BACKUP, OTHER_REGION, FALLBACK = "+46701000001", "+46701000002", "+46701000003", "+46701000009"

@@ -25,7 +25,7 @@ from gateway.escalation.rota import (
     on_call_now,
     parse_local,
 )
-from gateway.sms.privacy import NumberVault
+from gateway.messaging.vault import NumberVault
 
 HEADER = "region,username,position,starts,ends,override\n"
 VAULT = NumberVault(LOCAL_SENDER_HASH_KEY, LOCAL_ENCRYPTION_KEY)

@@ -17,10 +17,10 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database, upgrade_database
 from gateway.models import Conversation, Message, OutboxMessage, utcnow
-from gateway.sms.outbox import OutboxWorker
-from gateway.sms.privacy import NumberVault
-from gateway.sms.segments import plan_messages, split_message
-from gateway.sms.sender import TwilioSender
+from gateway.messaging.outbox import OutboxWorker
+from gateway.messaging.vault import NumberVault
+from gateway.messaging.segments import plan_messages, split_message
+from gateway.messaging.sender import TwilioSender
 from gateway.sms.simulator import inbound_params
 from tests.support.fake_twilio import FakeTwilio
 from tests.unit.fakes import STRONG_TEST_SECRETS, FakeRasa

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from gateway.background import PeriodicWorker
 from gateway.db import Database
 from gateway.models import Conversation, OutboxMessage, utcnow
-from gateway.sms.privacy import NumberVault
-from gateway.sms.sender import SendError, SmsSender
+from gateway.messaging.vault import NumberVault
+from gateway.messaging.sender import SendError, SmsSender
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
