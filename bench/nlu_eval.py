@@ -25,7 +25,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from bench.heldout import STYLES, Example, load_set, macro_f1  # noqa: E402
-from gateway.conversations.danger import EMERGENCY_MIN_CONFIDENCE, signals_danger  # noqa: E402
+from gateway.conversations.danger import (  # noqa: E402
+    EMERGENCY_MIN_CONFIDENCE,
+    NET_MIN_NLU_CONFIDENCE,
+    signals_danger,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,7 +54,10 @@ async def predict(model: Path, examples: list[Example]) -> list[tuple[str, float
 def row(label: str, items: list[tuple[Example, str, float]], threshold: float) -> dict:
     gold = [e.intent for e, _, _ in items]
     pred = [p for _, p, _ in items]
-    flagged = [p == "emergency_danger" or c >= threshold or signals_danger(e.text, e.language)
+    # As served (gateway.conversations.turn.danger_first): a phrase hit counts when the NLU
+    # gives danger at least NET_MIN_NLU_CONFIDENCE.
+    flagged = [p == "emergency_danger" or c >= threshold
+               or (c >= NET_MIN_NLU_CONFIDENCE and signals_danger(e.text, e.language))
                for e, p, c in items]
     danger = [(p, f) for (e, p, _), f in zip(items, flagged) if e.intent == "emergency_danger"]
     others = [(p, f) for (e, p, _), f in zip(items, flagged) if e.intent != "emergency_danger"]

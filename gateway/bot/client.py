@@ -79,9 +79,10 @@ class RasaClient:
         resp.raise_for_status()
         return resp.json()
 
-    def intent_confidence(self, sender_id: str, intent: str) -> float:
+    def intent_confidence(self, sender_id: str, intent: str) -> float | None:
         """How sure the NLU was that the conversation's latest message meant `intent`
-        (from the intent ranking, even when another intent won). 0.0 if unknown."""
+        (from the intent ranking, even when another intent won; 0.0 when it is not among the
+        ranked ones). None when that is not known (Rasa did not answer, no ranking)."""
         try:
             resp = self._client.get(
                 f"{self.base_url}/conversations/{sender_id}/tracker",
@@ -89,10 +90,12 @@ class RasaClient:
             )
             resp.raise_for_status()
             ranking = (resp.json().get("latest_message") or {}).get("intent_ranking") or []
-        except (httpx.HTTPError, ValueError):
-            return 0.0
-        return max((float(r.get("confidence", 0)) for r in ranking if r.get("name") == intent),
-                   default=0.0)
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        if not ranking:
+            return None
+        return max((float(r.get("confidence", 0)) for r in ranking
+                    if isinstance(r, dict) and r.get("name") == intent), default=0.0)
 
     def erase(self, sender_id: str) -> bool:
         """Erase the conversation's tracker in Rasa's tracker store. True only when the store

@@ -29,12 +29,19 @@ import yaml
 
 DANGER_DIR = Path(__file__).resolve().parents[2] / "translations" / "danger"
 TENSE_FILE = DANGER_DIR / "tense.yml"
+DENIED_FILE = DANGER_DIR / "denied.yml"
 SUBSTRING_LANGUAGES = frozenset({"th", "zh"})
 # The NLU's confidence in emergency_danger above which the emergency text goes first even
 # when another intent won (gateway.conversations.turn.danger_first): danger that is "close".
 # Chosen with bench/nlu_eval.py on the development set (tests/nlu/<lang>.yml) for the TF-IDF
 # classifier: below 0.3 false 112 answers rise faster than danger recall.
 EMERGENCY_MIN_CONFIDENCE = 0.3
+# When the NLU has read the message, a phrase hit counts only if the NLU gives emergency_danger
+# at least this much: phrases fire inside stories that are not danger ("she is not beaten any
+# more, can she report it?"). Chosen on the danger development set (tests/nlu/dev_danger):
+# false 112 from 12.4 % to 8.4 % with no danger message lost there or on tests/nlu/<lang>.yml;
+# 0.1 lost some. With Rasa down the phrases alone decide.
+NET_MIN_NLU_CONFIDENCE = 0.05
 
 
 def normalise(text: str) -> str:
@@ -116,8 +123,32 @@ def load_tense_markers(path: Path = TENSE_FILE) -> dict[str, TenseMarkers]:
     return table
 
 
+def load_denials(path: Path = DENIED_FILE) -> tuple[Phrase, ...]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    parsed = (parse_phrase(raw, str(lang)) for lang, raws in data.items() for raw in raws or [])
+    # Longest first, so "not in danger right now" goes before "not in danger".
+    return tuple(sorted({p for p in parsed if p}, key=lambda p: -len(p.text)))
+
+
 _PHRASES: dict[str, tuple[Phrase, ...]] | None = None
 _TENSE: dict[str, TenseMarkers] | None = None
+_DENIALS: tuple[Phrase, ...] | None = None
+
+
+def without_denials(words: str) -> tuple[str, str]:
+    """The normalised message with every phrase saying danger is absent (denied.yml) cut out,
+    and the compact form (without spaces) with the th/zh ones cut out. A cut leaves "|", so
+    no phrase matches across it."""
+    global _DENIALS
+    if _DENIALS is None:
+        _DENIALS = load_denials()
+    compact = words.replace(" ", "")
+    for denial in _DENIALS:
+        if denial.substring:
+            compact = compact.replace(denial.text, "|")
+        else:
+            words = " ".join(f" {words} ".replace(f" {denial.text} ", " | ").split())
+    return words, compact
 
 
 def tense_markers() -> dict[str, TenseMarkers]:
@@ -167,7 +198,7 @@ def signals_danger(text: str, language: str | None) -> bool:
     words = normalise(text or "")
     if not words:
         return False
-    compact = words.replace(" ", "")
+    words, compact = without_denials(words)
     table = phrases()
     for lang in dict.fromkeys([language, "en", *table]):
         if lang in table and any(p.matches(words, compact) for p in table[lang]):

@@ -31,7 +31,11 @@ from sqlalchemy.orm import Session
 
 from gateway.bot.client import BotMessage, RasaClient, RasaUnavailable
 from gateway.conversations import service
-from gateway.conversations.danger import EMERGENCY_MIN_CONFIDENCE, signals_danger
+from gateway.conversations.danger import (
+    EMERGENCY_MIN_CONFIDENCE,
+    NET_MIN_NLU_CONFIDENCE,
+    signals_danger,
+)
 from gateway.conversations.keywords import match_keyword
 from gateway.db import Database
 from gateway.background import PeriodicWorker
@@ -528,11 +532,14 @@ def danger_first(ctx: TurnContext, conversation_id: str, text: str, lang: str,
     answer), it goes first anyway."""
     if messages and messages[0].response == "utter_emergency":
         return messages
-    if not (
-        signals_danger(text, lang)
-        or (asked_rasa and _danger_confidence(ctx, conversation_id, deadline)
-            >= EMERGENCY_MIN_CONFIDENCE)
-    ):
+    phrase_hit = signals_danger(text, lang)
+    confidence = _danger_confidence(ctx, conversation_id, deadline) if asked_rasa else None
+    if confidence is None:
+        danger = phrase_hit  # the NLU did not read it (or cannot tell): the phrases decide
+    else:
+        danger = (confidence >= EMERGENCY_MIN_CONFIDENCE
+                  or (phrase_hit and confidence >= NET_MIN_NLU_CONFIDENCE))
+    if not danger:
         return messages
     emergency = fixed_messages(ctx.catalog, [("utter_emergency", lang)], channel)
     return emergency + [m for m in messages if m.response != "utter_emergency"]
@@ -558,17 +565,19 @@ def outage_language(ctx: TurnContext, text: str | None, requested: str | None) -
     return ctx.default_language
 
 
-def _danger_confidence(ctx: TurnContext, conversation_id: str, deadline: float | None) -> float:
+def _danger_confidence(ctx: TurnContext, conversation_id: str,
+                       deadline: float | None) -> float | None:
+    """The NLU's emergency_danger confidence for the latest message; None if not known in time."""
     if deadline is None:
         return ctx.rasa.intent_confidence(conversation_id, "emergency_danger")
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return 0.0
+        return None
     future = ctx.rasa_calls.submit(ctx.rasa.intent_confidence, conversation_id, "emergency_danger")
     try:
         return future.result(timeout=remaining)
     except FutureTimeout:
-        return 0.0
+        return None
 
 
 def text_for_nlu(ctx: TurnContext, text: str, lang: str) -> str:

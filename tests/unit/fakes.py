@@ -20,7 +20,9 @@ class FakeRasa:
     reply: str = "utter_greet"
     is_down: bool = False
     delay: float = 0.0
-    emergency_confidence: float = 0.0
+    # The NLU's emergency_danger confidence in the tracker's intent ranking; None: the tracker
+    # has no ranking (the gateway then cannot tell, and the danger phrases decide alone).
+    emergency_confidence: float | None = None
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.is_down:
@@ -28,6 +30,8 @@ class FakeRasa:
         if request.url.path == "/status":
             return httpx.Response(200, json={"model_file": "rightsline.tar.gz"})
         if request.method == "GET" and request.url.path.endswith("/tracker"):
+            if self.emergency_confidence is None:
+                return httpx.Response(200, json={"latest_message": {}})
             return httpx.Response(200, json={"latest_message": {"intent_ranking": [
                 {"name": self.reply, "confidence": 1 - self.emergency_confidence},
                 {"name": "emergency_danger", "confidence": self.emergency_confidence}]}})

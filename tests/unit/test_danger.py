@@ -142,3 +142,26 @@ def test_indirect_immediate_danger_matches(text, language):
 ])
 def test_ordinary_look_alikes_do_not_match(text, language):
     assert not signals_danger(text, language)
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("I'm worried about my friend, her boyfriend holds all her money. She's not in danger right "
+     "now, but is this exploitation?", "en"),
+    ("Hon är inte i fara nu men är det normalt att han bestämmer över hennes pengar?", "sv"),
+    ("Nu e în pericol acum, dar e exploatare?", "ro"),
+    ("Сега не е в опасност, но това експлоатация ли е?", "bg"),
+    ("Elle n'est pas en danger maintenant, mais c'est de l'exploitation ?", "fr"),
+    ("Two years ago they beat me. Now I am safe, can I still report them?", "en"),
+])
+def test_a_denial_of_danger_is_not_a_danger_phrase(text, lang):
+    assert not signals_danger(text, lang)
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("he is hitting me, i am not safe", "en"),
+    ("he will not let me go and he has a knife", "en"),
+    ("jag är inte säker, han slår mig", "sv"),
+    ("she is not in danger but i am, he is hitting me now", "en"),
+])
+def test_denials_cut_only_themselves(text, lang):
+    assert signals_danger(text, lang)

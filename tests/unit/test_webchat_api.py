@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.conversations.danger import NET_MIN_NLU_CONFIDENCE, signals_danger
 from gateway.db import Database, upgrade_database
 from gateway.models import Conversation, Message
 from gateway.webchat.schemas import MAX_MESSAGE_CHARS
@@ -257,6 +258,29 @@ def test_fair_nlu_confidence_in_danger_puts_the_emergency_answer_first(app_env, 
     rasa.emergency_confidence = 0.05
     body = client.post(URL, json={"text": "quel temps fait-il", "language": "fr"}).json()
     assert [m["response"] for m in body["messages"]] == ["utter_default"]
+
+
+def test_a_danger_phrase_counts_only_if_the_nlu_finds_danger_possible(app_env, rasa):
+    """Phrases fire inside stories that are not danger; when the NLU read the message and
+    gives danger almost nothing, the phrase alone does not put 112 first."""
+    client, _ = app_env
+    rasa.reply = "utter_police_report"
+    story = "he took my passport and beat me, can i report him"
+    assert signals_danger(story, "en")
+    rasa.emergency_confidence = NET_MIN_NLU_CONFIDENCE / 2
+    body = client.post(URL, json={"text": story, "language": "en"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_police_report"]
+    rasa.emergency_confidence = NET_MIN_NLU_CONFIDENCE
+    body = client.post(URL, json={"text": story, "language": "en"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_police_report"]
+
+
+def test_when_the_nlu_confidence_cannot_be_read_the_phrases_decide(app_env, rasa):
+    client, _ = app_env
+    rasa.reply = "utter_default"
+    rasa.emergency_confidence = None  # the tracker answers without an intent ranking
+    body = client.post(URL, json={"text": "he is hitting me", "language": "en"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_default"]
 
 
 def test_while_a_coordinator_has_the_conversation_the_bot_stays_out_but_danger_still_gets_112(app_env, rasa):
