@@ -28,6 +28,7 @@ from bench.heldout import STYLES, Example, load_set, macro_f1  # noqa: E402
 from gateway.conversations.danger import (  # noqa: E402
     EMERGENCY_MIN_CONFIDENCE,
     NET_MIN_NLU_CONFIDENCE,
+    is_short_message,
     signals_danger,
 )
 
@@ -55,9 +56,10 @@ def row(label: str, items: list[tuple[Example, str, float]], threshold: float) -
     gold = [e.intent for e, _, _ in items]
     pred = [p for _, p, _ in items]
     # As served (gateway.conversations.turn.danger_first): a phrase hit counts when the NLU
-    # gives danger at least NET_MIN_NLU_CONFIDENCE.
+    # gives danger at least NET_MIN_NLU_CONFIDENCE, or the message is short.
     flagged = [p == "emergency_danger" or c >= threshold
-               or (c >= NET_MIN_NLU_CONFIDENCE and signals_danger(e.text, e.language))
+               or ((c >= NET_MIN_NLU_CONFIDENCE or is_short_message(e.text))
+                   and signals_danger(e.text, e.language))
                for e, p, c in items]
     danger = [(p, f) for (e, p, _), f in zip(items, flagged) if e.intent == "emergency_danger"]
     others = [(p, f) for (e, p, _), f in zip(items, flagged) if e.intent != "emergency_danger"]

@@ -34,6 +34,7 @@ from gateway.conversations import service
 from gateway.conversations.danger import (
     EMERGENCY_MIN_CONFIDENCE,
     NET_MIN_NLU_CONFIDENCE,
+    is_short_message,
     signals_danger,
 )
 from gateway.conversations.keywords import match_keyword
@@ -538,7 +539,8 @@ def danger_first(ctx: TurnContext, conversation_id: str, text: str, lang: str,
         danger = phrase_hit  # the NLU did not read it (or cannot tell): the phrases decide
     else:
         danger = (confidence >= EMERGENCY_MIN_CONFIDENCE
-                  or (phrase_hit and confidence >= NET_MIN_NLU_CONFIDENCE))
+                  or (phrase_hit and (confidence >= NET_MIN_NLU_CONFIDENCE
+                                      or is_short_message(text))))
     if not danger:
         return messages
     emergency = fixed_messages(ctx.catalog, [("utter_emergency", lang)], channel)

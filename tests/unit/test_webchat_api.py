@@ -275,6 +275,14 @@ def test_a_danger_phrase_counts_only_if_the_nlu_finds_danger_possible(app_env, r
     assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_police_report"]
 
 
+def test_a_short_cry_counts_whatever_the_nlu_says(app_env, rasa):
+    client, _ = app_env
+    rasa.reply = "utter_default"
+    rasa.emergency_confidence = 0.0
+    body = client.post(URL, json={"text": "помогите!!", "language": "ru"}).json()
+    assert [m["response"] for m in body["messages"]] == ["utter_emergency", "utter_default"]
+
+
 def test_when_the_nlu_confidence_cannot_be_read_the_phrases_decide(app_env, rasa):
     client, _ = app_env
     rasa.reply = "utter_default"
