@@ -618,17 +618,11 @@ def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
                         400)
     now = auth.clock(request)
     with db.session() as s:
-        escalation = _visible(s, who, escalation_id)
+        escalation, conversation, refusal = _reply_target(s, who, escalation_id)
         if escalation is None:
             return _not_found(who)
-        if escalation.state == "closed":
-            return _refused(who, escalation_id, "This request is closed.", text, lang)
-        if not escalation.may_contact:
-            return _refused(who, escalation_id, NO_CONTACT[0].upper() + NO_CONTACT[1:] + ".",
-                            text, lang)
-        conversation = conversation_of(s, escalation)
-        if conversation is None:
-            return _refused(who, escalation_id, "The conversation has been erased.", text, lang)
+        if refusal:
+            return _refused(who, escalation_id, refusal, text, lang)
         target = conversation.language or settings.default_language
         delivered, language, translated, kind = text, lang, False, "same_language"
         if target != lang:
@@ -664,6 +658,23 @@ def reply(request: Request, escalation_id: int, who: PostStaff, db: DatabaseDep,
     return _see_other(_view_url(escalation_id) + ACTIONS_ANCHOR)
 
 
+def _reply_target(s: Session, who: SignedIn, escalation_id: int
+                  ) -> tuple[Escalation | None, Conversation | None, str | None]:
+    """The request and conversation a reply would go to, and why it cannot go (None if it
+    can). No request (None, None, None): not in the coordinator's region."""
+    escalation = _visible(s, who, escalation_id)
+    if escalation is None:
+        return None, None, None
+    if escalation.state == "closed":
+        return escalation, None, "This request is closed."
+    if not escalation.may_contact:
+        return escalation, None, NO_CONTACT[0].upper() + NO_CONTACT[1:] + "."
+    conversation = conversation_of(s, escalation)
+    if conversation is None:
+        return escalation, None, "The conversation has been erased."
+    return escalation, conversation, None
+
+
 def _sms_ok(conversation: Conversation) -> bool:
     return bool(conversation.channel == "sms" and conversation.sender_encrypted
                 and not conversation.is_opted_out)
@@ -689,16 +700,11 @@ def _send_phrase(request: Request, escalation_id: int, who: SignedIn, db, settin
                  catalog: Catalog, phrase: str) -> Response:
     now = auth.clock(request)
     with db.session() as s:
-        escalation = _visible(s, who, escalation_id)
+        escalation, conversation, refusal = _reply_target(s, who, escalation_id)
         if escalation is None:
             return _not_found(who)
-        if escalation.state == "closed":
-            return _conflict(who, escalation_id, "This request is closed.")
-        if not escalation.may_contact:
-            return _conflict(who, escalation_id, NO_CONTACT[0].upper() + NO_CONTACT[1:] + ".")
-        conversation = conversation_of(s, escalation)
-        if conversation is None:
-            return _conflict(who, escalation_id, "The conversation has been erased.")
+        if refusal:
+            return _conflict(who, escalation_id, refusal)
         target = conversation.language or settings.default_language
         try:
             delivered = replies.phrase_text(catalog, phrase, target, conversation.channel)
