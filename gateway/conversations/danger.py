@@ -21,12 +21,13 @@ language than the one they picked, and English or transliterated cries are commo
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from gateway.language.identify import UNSPACED_SCRIPT
 
 DANGER_DIR = Path(__file__).resolve().parents[2] / "translations" / "danger"
 TENSE_FILE = DANGER_DIR / "tense.yml"
@@ -200,12 +201,9 @@ def is_short_message(text: str) -> bool:
     """At most SHORT_MESSAGE_WORDS words (Thai and Chinese, without spaces between words: at
     most three characters a word)."""
     words = normalise(text or "")
-    if _UNSPACED_SCRIPT.search(words):
+    if UNSPACED_SCRIPT.search(words):
         return len(words.replace(" ", "")) <= 3 * SHORT_MESSAGE_WORDS
     return len(words.split()) <= SHORT_MESSAGE_WORDS
-
-
-_UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3400-\u9fff]")
 
 
 def signals_danger(text: str, language: str | None) -> bool:

@@ -64,7 +64,7 @@ _ARABIZI_WORD = re.compile(
     rf"(?<![\w])(?:[a-z]*[a-z][3579][a-z]+|[3579](?!{_NUMBER_SUFFIX}(?![\w]))[a-z]{{2,}}|[a-z]+2[a-z]+)(?![\w])",
     re.IGNORECASE)
 # Scripts where characters, not spaces, carry the words.
-_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff]")
+UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def normalise(text: str) -> str:
 
 
 def word_count(text: str) -> int:
-    if _UNSPACED.search(text):
+    if UNSPACED_SCRIPT.search(text):
         return len(re.sub(r"\s", "", text)) // 2
     return len(re.findall(r"\w+", text))
 
